@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Sums the counters of every TRX file under $1 into `tests: N passed, M failed[, K skipped]`.
+# Exits non-zero when a test failed or when no test ran at all.
+set -euo pipefail
+dir=${1:-artifacts/test-results}
+passed=0 failed=0 skipped=0
+shopt -s globstar nullglob
+for trx in "$dir"/**/*.trx; do
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
+  get() { sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p" <<<"$counters"; }
+  total=$(get total); executed=$(get executed); p=$(get passed); f=$(get failed)
+  e=$(get error); t=$(get timeout); a=$(get aborted)
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-0} + ${e:-0} + ${t:-0} + ${a:-0}))
+  skipped=$((skipped + ${total:-0} - ${p:-0} - ${f:-0} - ${e:-0} - ${t:-0} - ${a:-0}))
+done
+line="tests: $passed passed, $failed failed"
+((skipped > 0)) && line+=", $skipped skipped"
+echo "$line"
+((failed == 0 && passed > 0))
