@@ -1,0 +1,111 @@
+using System.Runtime.InteropServices;
+
+namespace Snapshotter.Fuse.Interop;
+
+/// <summary>The libc calls this library makes, declared once. Every call sets errno for Marshal.GetLastPInvokeError.</summary>
+internal static unsafe partial class Libc
+{
+    private const string Lib = "libc";
+
+    public const int O_RDWR = 0x2;
+    public const int O_NONBLOCK = 0x800;
+    public const int O_CLOEXEC = 0x80000;
+    public const int F_GETFL = 3;
+    public const int F_SETFL = 4;
+
+    public const ulong MS_RDONLY = 1;
+    public const ulong MS_NOSUID = 2;
+    public const ulong MS_NODEV = 4;
+    public const int MNT_DETACH = 2;
+
+    public const short POLLIN = 0x1;
+    public const int EFD_CLOEXEC = 0x80000;
+    public const int EFD_NONBLOCK = 0x800;
+
+    public const int AF_UNIX = 1;
+    public const int SOCK_STREAM = 1;
+    public const int SOCK_CLOEXEC = 0x80000;
+    public const int SOL_SOCKET = 1;
+    public const int SCM_RIGHTS = 1;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVec
+    {
+        public void* Base;
+        public nuint Length;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short REvents;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct MsgHdr
+    {
+        public void* Name;
+        public uint NameLength;
+        public IoVec* Iov;
+        public nuint IovLength;
+        public void* Control;
+        public nuint ControlLength;
+        public int Flags;
+    }
+
+    [LibraryImport(Lib, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Open(string path, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
+    public static partial int Close(int fd);
+
+    [LibraryImport(Lib, EntryPoint = "read", SetLastError = true)]
+    public static partial nint Read(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Lib, EntryPoint = "write", SetLastError = true)]
+    public static partial nint Write(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Lib, EntryPoint = "writev", SetLastError = true)]
+    public static partial nint WriteV(int fd, IoVec* iov, int count);
+
+    [LibraryImport(Lib, EntryPoint = "ioctl", SetLastError = true)]
+    public static partial int Ioctl(int fd, nuint request, void* argument);
+
+    [LibraryImport(Lib, EntryPoint = "fcntl", SetLastError = true)]
+    public static partial int Fcntl(int fd, int command, int argument);
+
+    [LibraryImport(Lib, EntryPoint = "poll", SetLastError = true)]
+    public static partial int Poll(PollFd* fds, nuint count, int timeoutMilliseconds);
+
+    [LibraryImport(Lib, EntryPoint = "eventfd", SetLastError = true)]
+    public static partial int EventFd(uint initialValue, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "mount", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Mount(string source, string target, string fileSystemType, ulong flags, string data);
+
+    [LibraryImport(Lib, EntryPoint = "umount2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Umount2(string target, int flags);
+
+    /// <summary>stat(2) into an opaque buffer: callers only need the errno (ENOTCONN on a dead FUSE mount).</summary>
+    [LibraryImport(Lib, EntryPoint = "stat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Stat(string path, byte* statBuffer);
+
+    [LibraryImport(Lib, EntryPoint = "socketpair", SetLastError = true)]
+    public static partial int SocketPair(int domain, int type, int protocol, int* fds);
+
+    [LibraryImport(Lib, EntryPoint = "recvmsg", SetLastError = true)]
+    public static partial nint RecvMsg(int fd, MsgHdr* message, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "getuid")]
+    public static partial uint GetUid();
+
+    [LibraryImport(Lib, EntryPoint = "getgid")]
+    public static partial uint GetGid();
+
+    [LibraryImport(Lib, EntryPoint = "geteuid")]
+    public static partial uint GetEuid();
+
+    public static int LastErrno => Marshal.GetLastPInvokeError();
+}
