@@ -173,6 +173,10 @@ internal sealed class TocIndex
         var parent = EnsureDirectory(EntryNames.Parent(name), what);
         _entries[name] = entry;
         _children[parent].Add(name);
+        if (entry.Type == TocEntryTypes.Directory)
+        {
+            _children[name] = [];
+        }
     }
 
     private string EnsureDirectory(string directory, string what)

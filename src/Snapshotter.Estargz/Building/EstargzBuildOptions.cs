@@ -1,0 +1,43 @@
+namespace Snapshotter.Estargz;
+
+/// <summary>How <see cref="EstargzBuilder"/> lays out a layer; the defaults match the Go converter.</summary>
+public sealed record EstargzBuildOptions
+{
+    public static readonly EstargzBuildOptions Default = new();
+
+    /// <summary>Largest payload of one gzip member; larger files are split into chunks of this size.</summary>
+    public int ChunkSize { get; init; } = EstargzConstants.DefaultChunkSize;
+
+    /// <summary>
+    /// When above zero, files smaller than this share a gzip member (told apart by
+    /// <c>innerOffset</c>) until the member holds at least this many payload bytes: fewer, better
+    /// compressed members for layers of many small files, at the price of inflating a little more per read.
+    /// </summary>
+    public int MinChunkSize { get; init; }
+
+    /// <summary>zlib level 0–9; 9 (best compression) is what the Go converter uses.</summary>
+    public int CompressionLevel { get; init; } = 9;
+
+    /// <summary>Files to put first, in this order (the order the workload touches them), followed by <c>.prefetch.landmark</c>.</summary>
+    public IReadOnlyList<string> PrioritizedFiles { get; init; } = [];
+
+    /// <summary>Skip prioritized files the layer does not contain instead of failing.</summary>
+    public bool AllowPrioritizedNotFound { get; init; }
+
+    /// <summary>How many members are compressed at once; output order and bytes do not depend on it.</summary>
+    public int Parallelism { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Where a compressed or unseekable input is spooled while converting; the system temp directory by default.</summary>
+    public string? TempDirectory { get; init; }
+
+    internal void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(ChunkSize, 1, nameof(ChunkSize));
+        ArgumentOutOfRangeException.ThrowIfNegative(MinChunkSize, nameof(MinChunkSize));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MinChunkSize, ChunkSize, nameof(MinChunkSize));
+        ArgumentOutOfRangeException.ThrowIfNegative(CompressionLevel, nameof(CompressionLevel));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(CompressionLevel, 9, nameof(CompressionLevel));
+        ArgumentOutOfRangeException.ThrowIfLessThan(Parallelism, 1, nameof(Parallelism));
+        ArgumentNullException.ThrowIfNull(PrioritizedFiles, nameof(PrioritizedFiles));
+    }
+}

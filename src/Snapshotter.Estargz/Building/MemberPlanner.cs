@@ -1,0 +1,130 @@
+namespace Snapshotter.Estargz;
+
+/// <summary>
+/// Splits the arranged entries into gzip members following the eStargz rules: a new member
+/// starts at every payload chunk of a regular file (unless min-chunk-size lets a small file share
+/// the current one); tar headers and padding ride in whatever member is open. Produces the TOC
+/// entries as it goes; member offsets are filled in when members are written.
+/// </summary>
+internal sealed class MemberPlanner(EstargzBuildOptions options, Toc toc)
+{
+    private readonly Dictionary<long, string> _lastUserNames = [];
+    private readonly Dictionary<long, string> _lastGroupNames = [];
+    private MemberPlan _current = new();
+
+    public IEnumerable<MemberPlan> Plan(IReadOnlyList<EntryOrder.Slot> slots)
+    {
+        foreach (var slot in slots)
+        {
+            var completed = slot.Item is { } item ? AddItem(item) : AddLandmark(slot.LandmarkName!);
+            foreach (var member in completed)
+            {
+                yield return member;
+            }
+        }
+        if (!_current.IsEmpty)
+        {
+            yield return _current;
+        }
+    }
+
+    private List<MemberPlan> AddItem(TarItem item)
+    {
+        var entry = new TocEntry
+        {
+            Name = item.Name,
+            Type = item.Type,
+            Mode = item.Mode,
+            Uid = item.Uid,
+            Gid = item.Gid,
+            // Like Go's nameIfChanged: an owner name is written only when it differs from the last one for that id.
+            UserName = NameIfChanged(_lastUserNames, item.Uid, item.UserName),
+            GroupName = NameIfChanged(_lastGroupNames, item.Gid, item.GroupName),
+            ModTime = TocEntry.FormatModTime(item.ModTime),
+            Xattrs = item.Xattrs,
+            LinkName = item.LinkName,
+        };
+        if (item.Type is TocEntryTypes.CharDevice or TocEntryTypes.BlockDevice)
+        {
+            entry.DevMajor = item.DevMajor;
+            entry.DevMinor = item.DevMinor;
+        }
+        _current.AddSpoolRange(item.HeaderOffset, item.HeaderLength);
+        if (item.Type != TocEntryTypes.Regular)
+        {
+            toc.Entries.Add(entry);
+            return [];
+        }
+        entry.Size = item.Size;
+        return AddPayload(entry, item.Size, (member, offset, length) => member.AddSpoolRange(item.DataOffset + offset, length));
+    }
+
+    private List<MemberPlan> AddLandmark(string name)
+    {
+        var header = new byte[TarHeader.BlockSize];
+        TarHeader.WriteRegularFileHeader(header, name, 0x1a4, 1);
+        _current.AddBytes(header);
+        var entry = new TocEntry { Name = name, Type = TocEntryTypes.Regular, Size = 1, Mode = 0x1a4 };
+        return AddPayload(entry, 1, (member, _, _) => member.AddBytes([EstargzConstants.LandmarkContent]));
+    }
+
+    private List<MemberPlan> AddPayload(TocEntry entry, long size, Action<MemberPlan, long, long> addData)
+    {
+        toc.Entries.Add(entry);
+        var completed = new List<MemberPlan>();
+        if (size == 0)
+        {
+            entry.Digest = Snapshotter.Oci.Digest.Compute([]).Value;
+            return completed;
+        }
+        var chunkSize = (long)options.ChunkSize;
+        var chunkCount = checked((int)((size + chunkSize - 1) / chunkSize));
+        var file = new FileDigest(entry, chunkCount);
+        long written = 0;
+        var chunkEntry = entry;
+        while (written < size)
+        {
+            var length = Math.Min(chunkSize, size - written);
+            if (!SharesCurrentMember(size))
+            {
+                if (!_current.IsEmpty)
+                {
+                    completed.Add(_current);
+                }
+                _current = new MemberPlan();
+            }
+            // As in Go: the size is written for every chunk but a shorter last one, whose 0 means "to the end".
+            chunkEntry.ChunkSize = length == chunkSize ? chunkSize : 0;
+            chunkEntry.ChunkOffset = written;
+            _current.BeginPayload(chunkEntry, file, length);
+            addData(_current, written, length);
+            written += length;
+            if (written < size)
+            {
+                chunkEntry = new TocEntry { Name = entry.Name, Type = TocEntryTypes.Chunk };
+                toc.Entries.Add(chunkEntry);
+            }
+        }
+        _current.AddBytes(new byte[TarHeader.PaddedSize(size) - size]);
+        return completed;
+    }
+
+    /// <summary>
+    /// A small file joins the open member when min-chunk-size is on and that member already holds
+    /// file data but fewer than min-chunk-size bytes of it. Files of a chunk or more always start
+    /// their own members, so every large read still inflates only what it needs.
+    /// </summary>
+    private bool SharesCurrentMember(long fileSize) =>
+        options.MinChunkSize > 0 && fileSize < options.MinChunkSize && fileSize <= options.ChunkSize &&
+        _current.PayloadBytes > 0 && _current.PayloadBytes < options.MinChunkSize;
+
+    private static string? NameIfChanged(Dictionary<long, string> last, long id, string? name)
+    {
+        if (string.IsNullOrEmpty(name) || (last.TryGetValue(id, out var previous) && previous == name))
+        {
+            return null;
+        }
+        last[id] = name;
+        return name;
+    }
+}
