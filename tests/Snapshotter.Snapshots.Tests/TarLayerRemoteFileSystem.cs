@@ -1,0 +1,94 @@
+using System.Collections.Concurrent;
+using Snapshotter.Snapshots;
+using Snapshotter.Testing;
+
+namespace Snapshotter.Snapshots.Tests;
+
+/// <summary>
+/// A real <see cref="IRemoteFileSystem"/> for tests: a "remote" layer is a tmpfs mounted at the
+/// mountpoint and filled from the layer's tar(.gz) blob, found by the digest label the client sent
+/// (<c>containerd.io/snapshot/cri.layer-digest</c> or <c>containerd.io/snapshot/remote/stargz.digest</c>).
+/// Unknown layers are refused, like a lazy filesystem refuses a non-eStargz blob.
+/// </summary>
+public sealed class TarLayerRemoteFileSystem : IRemoteFileSystem
+{
+    public const string CriLayerDigest = "containerd.io/snapshot/cri.layer-digest";
+    public const string StargzDigest = "containerd.io/snapshot/remote/stargz.digest";
+
+    private readonly ConcurrentDictionary<string, string> _blobs = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, bool> _broken = new(StringComparer.Ordinal);
+
+    public ConcurrentQueue<string> Mounted { get; } = new();
+
+    public ConcurrentQueue<string> Checked { get; } = new();
+
+    public ConcurrentQueue<string> Unmounted { get; } = new();
+
+    /// <summary>Serves <paramref name="blobPath"/> (tar or tar.gz) for layers labelled with <paramref name="digest"/>.</summary>
+    public void Serve(string digest, string blobPath) => _blobs[digest] = blobPath;
+
+    /// <summary>From now on the layer at <paramref name="mountpoint"/> fails its checks.</summary>
+    public void Break(string mountpoint) => _broken[mountpoint] = true;
+
+    public async Task MountAsync(string mountpoint, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
+    {
+        var digest = labels.GetValueOrDefault(CriLayerDigest) ?? labels.GetValueOrDefault(StargzDigest)
+            ?? throw new RemoteLayerException("no layer digest label");
+        if (!_blobs.TryGetValue(digest, out var blob))
+        {
+            throw new RemoteLayerException($"layer {digest} is not served by this test filesystem");
+        }
+        (await ProcessRunner.RunAsync("mount", ["-t", "tmpfs", "-o", "size=64m,mode=755", "tmpfs", mountpoint], cancellationToken: cancellationToken)).EnsureSuccess();
+        try
+        {
+            (await ProcessRunner.RunAsync("tar", ["-xf", blob, "-C", mountpoint], cancellationToken: cancellationToken)).EnsureSuccess();
+            (await ProcessRunner.RunAsync("mount", ["-o", "remount,ro", mountpoint], cancellationToken: cancellationToken)).EnsureSuccess();
+        }
+        catch
+        {
+            await ProcessRunner.RunAsync("umount", ["-l", mountpoint], cancellationToken: CancellationToken.None);
+            throw;
+        }
+        Mounted.Enqueue(mountpoint);
+    }
+
+    public Task CheckAsync(string mountpoint, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
+    {
+        Checked.Enqueue(mountpoint);
+        if (_broken.ContainsKey(mountpoint))
+        {
+            throw new RemoteLayerException($"layer at {mountpoint} is broken");
+        }
+        if (!Mounts.Under(mountpoint).Contains(mountpoint))
+        {
+            throw new RemoteLayerException($"nothing is mounted at {mountpoint}");
+        }
+        return Task.CompletedTask;
+    }
+
+    public async Task UnmountAsync(string mountpoint, CancellationToken cancellationToken)
+    {
+        Unmounted.Enqueue(mountpoint);
+        while (Mounts.Under(mountpoint).Contains(mountpoint))
+        {
+            (await ProcessRunner.RunAsync("umount", [mountpoint], cancellationToken: cancellationToken)).EnsureSuccess();
+        }
+    }
+}
+
+/// <summary>An <see cref="IRemoteFileSystem"/> that serves nothing: every layer takes the normal path.</summary>
+public sealed class NoLayersRemoteFileSystem : IRemoteFileSystem
+{
+    public int MountCalls { get; private set; }
+
+    public Task MountAsync(string mountpoint, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
+    {
+        MountCalls++;
+        throw new RemoteLayerException("this test serves no remote layers");
+    }
+
+    public Task CheckAsync(string mountpoint, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken) =>
+        throw new RemoteLayerException("this test serves no remote layers");
+
+    public Task UnmountAsync(string mountpoint, CancellationToken cancellationToken) => Task.CompletedTask;
+}
