@@ -64,3 +64,159 @@ public class FuseMountTests
         Assert.DoesNotContain(m.Logger.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
     }
 }
+
+public class FuseMountLifecycleTests
+{
+    [Fact]
+    public async Task Concurrent_readers_get_the_right_bytes_while_reads_complete_asynchronously()
+    {
+        var fs = FuseMountTests.Tree();
+        fs.ReadHook = async (node, offset, buffer, ct) =>
+        {
+            await Task.Delay(1, ct); // a network fetch, as the lazy layer does
+            return node.CopyTo(offset, buffer.Span);
+        };
+        using var m = MountedFileSystem.Start(fs, new FuseServerOptions { ReaderThreads = 4 });
+        var content = fs.Root.Children["large.bin"].Content;
+        var path = m.PathOf("large.bin");
+        var ct = TestContext.Current.CancellationToken;
+        var readers = Enumerable.Range(0, 8).Select(worker => Task.Run(() =>
+        {
+            var random = new Random(worker);
+            using var handle = File.OpenHandle(path);
+            var buffer = new byte[256 * 1024];
+            for (var i = 0; i < 40; i++)
+            {
+                var offset = random.NextInt64(content.Length);
+                var length = random.Next(1, buffer.Length);
+                var read = RandomAccess.Read(handle, buffer.AsSpan(0, length), offset);
+                Assert.Equal((int)Math.Min(length, content.Length - offset), read);
+                Assert.True(content.AsSpan((int)offset, read).SequenceEqual(buffer.AsSpan(0, read)), $"bytes differ at {offset}");
+            }
+            Assert.Equal(300, Directory.GetFiles(m.PathOf("usr", "lib")).Length);
+        }, ct)).ToArray();
+        await Task.WhenAll(readers).WaitAsync(TimeSpan.FromMinutes(2), ct);
+        Assert.True(m.Fs.ReadCalls[fs.Root.Children["large.bin"].Id] > 8);
+        // Readahead the kernel issued on its own may still be finishing.
+        await Eventually.True(() => m.Server.ReadsInFlight == 0);
+        Assert.DoesNotContain(m.Logger.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
+    }
+
+    [Fact]
+    public void A_file_with_a_backing_file_is_read_by_the_kernel_through_passthrough()
+    {
+        using var backingDir = new TempDirectory("fuse-backing");
+        var backing = backingDir.Combine("cached.bin");
+        var bytes = new byte[3 * 1024 * 1024 + 17];
+        new Random(7).NextBytes(bytes);
+        File.WriteAllBytes(backing, bytes);
+        var fs = FuseMountTests.Tree();
+        var node = fs.AddBackedFile(fs.Root, "cached.bin", backing);
+        using var m = MountedFileSystem.Start(fs);
+        if (!m.Server.Connection!.KernelSupportsPassthrough)
+        {
+            Assert.Skip($"the kernel ({Environment.OSVersion.Version}) offers no FUSE passthrough (6.9+ with CONFIG_FUSE_PASSTHROUGH)");
+        }
+        Assert.True(m.Server.Connection.Passthrough);
+        Assert.Equal(bytes, File.ReadAllBytes(m.PathOf("cached.bin")));
+        Assert.Equal(bytes.Length.ToString(System.Globalization.CultureInfo.InvariantCulture), MountedFileSystem.Run("stat", "-c", "%s", m.PathOf("cached.bin")).Trim());
+        // No READ reached user space for it; an ordinary file still goes through the server.
+        Assert.False(fs.ReadCalls.ContainsKey(node.Id));
+        Assert.Equal("fusebox\n", File.ReadAllText(m.PathOf("etc", "hostname")));
+        Assert.True(fs.ReadCalls.ContainsKey(fs.Root.Children["etc"].Children["hostname"].Id));
+        Assert.DoesNotContain(m.Logger.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Warning);
+    }
+
+    [Fact]
+    public void A_new_server_takes_over_the_connection_without_INIT_or_remount()
+    {
+        var fs = FuseMountTests.Tree();
+        using var m = MountedFileSystem.Start(fs);
+        Assert.Equal("fusebox\n", File.ReadAllText(m.PathOf("etc", "hostname")));
+        var negotiated = m.Server.Connection!;
+        m.Server.Stop();
+        Assert.True(FuseMount.IsMounted(m.Root));
+
+        // As a restarted daemon would: wrap the inherited descriptor number and resume.
+        var inherited = FuseDevice.FromFd(m.Mount.Device.Fd, ownsFd: false);
+        var logger = new CapturingLogger();
+        var next = new FuseServer(inherited, fs, new FuseServerOptions { Negotiated = negotiated }, logger);
+        m.Server = next;
+        next.Start();
+        Assert.Equal("library 7\n", File.ReadAllText(m.PathOf("usr", "lib", "lib007.so")));
+        var large = fs.Root.Children["large.bin"].Content;
+        Assert.Equal(System.Security.Cryptography.SHA256.HashData(large), System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(m.PathOf("large.bin"))));
+        Assert.DoesNotContain(logger.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
+    }
+
+    [Fact]
+    public async Task A_mount_whose_server_died_is_detected_as_stale_and_cleaned()
+    {
+        Requirements.Root();
+        Requirements.Fuse();
+        using var dir = new TempDirectory("fuse-stale");
+        var mountPoint = dir.Combine("layer", "mnt");
+        Directory.CreateDirectory(mountPoint);
+        var mount = FuseMount.Mount(mountPoint, new FuseMountOptions { Subtype = "fusetest" });
+        try
+        {
+            var server = new FuseServer(mount.Device, FuseMountTests.Tree());
+            server.Start();
+            await server.Initialized.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+            Assert.True(File.Exists(Path.Combine(mountPoint, "etc", "hostname")));
+            Assert.False(FuseMount.IsStale(mountPoint));
+
+            // The daemon goes away: its reader threads stop and its descriptors close.
+            server.Stop();
+            mount.Device.Dispose();
+
+            Assert.True(FuseMount.IsStale(mountPoint));
+            Assert.True(FuseMount.IsMounted(mountPoint));
+            Assert.Equal([mountPoint], FuseMount.CleanupStaleUnder(dir.Path));
+            Assert.False(FuseMount.IsMounted(mountPoint));
+            Assert.False(FuseMount.IsStale(mountPoint));
+            Assert.False(FuseMount.CleanupStale(mountPoint));
+        }
+        finally
+        {
+            mount.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task Lazy_unmount_detaches_at_once_and_serving_ends_with_the_last_open_file()
+    {
+        var fs = FuseMountTests.Tree();
+        using var m = MountedFileSystem.Start(fs);
+        var ct = TestContext.Current.CancellationToken;
+        var open = File.OpenHandle(m.PathOf("large.bin"));
+        try
+        {
+            m.Mount.Unmount(lazy: true);
+            Assert.False(FuseMount.IsMounted(m.Root));
+            Assert.False(File.Exists(m.PathOf("etc", "hostname")));
+            // The open file still reads through the server.
+            var buffer = new byte[4096];
+            Assert.Equal(4096, RandomAccess.Read(open, buffer, 1024 * 1024));
+            Assert.True(fs.Root.Children["large.bin"].Content.AsSpan(1024 * 1024, 4096).SequenceEqual(buffer));
+            Assert.False(m.Server.Completion.IsCompleted);
+        }
+        finally
+        {
+            open.Dispose();
+        }
+        await m.Server.Completion.WaitAsync(TimeSpan.FromSeconds(10), ct);
+    }
+
+    [Fact]
+    public void Fusermount3_mounts_when_asked_to()
+    {
+        Requirements.Tool("fusermount3", "fuse3");
+        using var m = MountedFileSystem.Start(FuseMountTests.Tree(), mountOptions: new FuseMountOptions { Subtype = "fusetest", Method = FuseMountMethod.Fusermount });
+        Assert.True(m.Mount.ViaFusermount);
+        Assert.Equal("fusebox\n", File.ReadAllText(m.PathOf("hostname")));
+        Assert.Contains(File.ReadLines("/proc/self/mountinfo"), l => l.Contains(m.Root, StringComparison.Ordinal) && l.Contains("fuse.fusetest", StringComparison.Ordinal));
+        m.Mount.Unmount();
+        Assert.False(FuseMount.IsMounted(m.Root));
+    }
+}

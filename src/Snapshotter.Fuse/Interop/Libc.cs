@@ -88,9 +88,12 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, EntryPoint = "umount2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Umount2(string target, int flags);
 
-    /// <summary>stat(2) into an opaque buffer: callers only need the errno (ENOTCONN on a dead FUSE mount).</summary>
-    [LibraryImport(Lib, EntryPoint = "stat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int Stat(string path, byte* statBuffer);
+    /// <summary>
+    /// statfs(2) into an opaque buffer: callers only need the errno. FUSE always asks its server
+    /// for STATFS (stat may be answered from cached attributes), so a dead server shows as ENOTCONN.
+    /// </summary>
+    [LibraryImport(Lib, EntryPoint = "statfs", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int StatFs(string path, byte* statfsBuffer);
 
     [LibraryImport(Lib, EntryPoint = "socketpair", SetLastError = true)]
     public static partial int SocketPair(int domain, int type, int protocol, int* fds);

@@ -93,11 +93,11 @@ public sealed unsafe class FuseMount : IDisposable
         }
     }
 
-    /// <summary>True when <paramref name="path"/> is a FUSE mount whose server is gone (stat fails with ENOTCONN).</summary>
+    /// <summary>True when <paramref name="path"/> is a FUSE mount whose server is gone (statfs fails with ENOTCONN).</summary>
     public static bool IsStale(string path)
     {
         var buffer = stackalloc byte[512];
-        return Libc.Stat(path, buffer) != 0 && Libc.LastErrno == Errno.ENOTCONN;
+        return Libc.StatFs(path, buffer) != 0 && Libc.LastErrno == Errno.ENOTCONN;
     }
 
     /// <summary>Detaches <paramref name="path"/> if it is a stale FUSE mount; true if it was.</summary>

@@ -41,7 +41,7 @@ public sealed class FuseServerOptions
     public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(5);
 }
 
-/// <summary>The outcome of INIT: what both sides agreed on for this connection.</summary>
+/// <summary>The outcome of INIT: what both sides agreed on for this connection (<see cref="Flags"/>) and what the kernel offered.</summary>
 public sealed record FuseConnectionParameters(
     uint Major,
     uint Minor,
@@ -49,8 +49,12 @@ public sealed record FuseConnectionParameters(
     uint MaxReadahead,
     uint MaxWrite,
     ushort MaxPages,
-    uint TimeGranularity)
+    uint TimeGranularity,
+    FuseInitFlags KernelFlags = FuseInitFlags.None)
 {
+    /// <summary>True when the kernel offered passthrough, whether or not it was asked for.</summary>
+    public bool KernelSupportsPassthrough => KernelFlags.HasFlag(FuseInitFlags.Passthrough);
+
     /// <summary>The largest READ the kernel will send.</summary>
     public int MaxRead => Math.Max(MaxPages, (ushort)32) * FuseConstants.PageSize;
 

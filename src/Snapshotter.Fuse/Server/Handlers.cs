@@ -57,7 +57,7 @@ public sealed partial class FuseServer
 
         var connection = new FuseConnectionParameters(
             reply.Major, reply.Minor, flags, reply.MaxReadahead, reply.MaxWrite,
-            flags.HasFlag(FuseInitFlags.MaxPages) ? reply.MaxPages : (ushort)32, reply.TimeGran);
+            flags.HasFlag(FuseInitFlags.MaxPages) ? reply.MaxPages : (ushort)32, reply.TimeGran, offered);
         Volatile.Write(ref _connection, connection);
         lock (_gate)
         {
