@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Globalization;
 using System.Text;
 
@@ -16,35 +15,53 @@ internal static class TarScanner
     /// <summary>PAX and GNU long-name data larger than this is not a real name or attribute set.</summary>
     private const long MaxExtendedHeaderSize = 16 * 1024 * 1024;
 
+    /// <summary>All entries of a spooled tar, checking that each entry's data lies within it.</summary>
     public static List<TarItem> Scan(TarSpool spool)
     {
         var items = new List<TarItem>();
+        foreach (var item in Enumerate(spool))
+        {
+            if (item.DataOffset + item.Size > spool.Length)
+            {
+                throw new EstargzFormatException($"input tar entry '{EntryNames.Printable(item.Name)}' is truncated");
+            }
+            items.Add(item);
+        }
+        return items;
+    }
+
+    /// <summary>
+    /// Entries in order. Positions only ever increase, so a forward-only source works: between two
+    /// items the caller may read the current item's data; the scanner then continues after its padding.
+    /// </summary>
+    public static IEnumerable<TarItem> Enumerate(TarSource source)
+    {
         var block = new byte[TarHeader.BlockSize];
         long position = 0;
         var pending = new PendingHeaders();
         long groupStart = 0;
         while (true)
         {
-            if (position + TarHeader.BlockSize > spool.Length)
+            var read = source.ReadAtMost(position, block);
+            if (read == 0 && pending.IsEmpty)
             {
-                if (position == spool.Length && pending.IsEmpty)
-                {
-                    break; // a tar without end-of-archive blocks; GNU tar accepts it, and so do we
-                }
-                throw new EstargzFormatException($"input tar is truncated at {position}");
+                yield break; // a tar without end-of-archive blocks; GNU tar accepts it, and so do we
             }
-            spool.Read(position, block);
+            if (read < TarHeader.BlockSize)
+            {
+                throw new EstargzFormatException($"tar stream is truncated at {position}");
+            }
             if (TarHeader.IsZeroBlock(block))
             {
                 if (!pending.IsEmpty)
                 {
-                    throw new EstargzFormatException($"input tar ends right after an extended header at {position}");
+                    throw new EstargzFormatException($"tar stream ends right after an extended header at {position}");
                 }
-                break;
+                yield break;
             }
             if (!TarHeader.ChecksumMatches(block))
             {
-                throw new EstargzFormatException($"input is not a tar stream (bad header checksum at {position})");
+                throw new EstargzFormatException($"not a tar stream (bad header checksum at {position})");
             }
             if (pending.IsEmpty)
             {
@@ -53,44 +70,41 @@ internal static class TarScanner
             var type = (char)block[TarHeader.TypeFlagOffset];
             if (!TarHeader.TryParseNumber(block.AsSpan(TarHeader.SizeOffset, TarHeader.SizeLength), out var headerSize))
             {
-                throw new EstargzFormatException($"input tar has a malformed size at {position}");
+                throw new EstargzFormatException($"tar header has a malformed size at {position}");
             }
             var dataOffset = position + TarHeader.BlockSize;
-            switch (type)
+            if (type is 'x' or 'g' or 'L' or 'K')
             {
-                case 'x' or 'g' or 'L' or 'K':
-                    if (headerSize > MaxExtendedHeaderSize || dataOffset + headerSize > spool.Length)
-                    {
-                        throw new EstargzFormatException($"input tar has an oversized or truncated extended header at {position}");
-                    }
-                    var data = new byte[headerSize];
-                    spool.Read(dataOffset, data);
-                    if (type == 'x')
-                    {
-                        ParsePaxRecords(data, pending.Records, position);
-                    }
-                    else if (type == 'L')
-                    {
-                        pending.LongName = Encoding.UTF8.GetString(data).TrimEnd('\0');
-                    }
-                    else if (type == 'K')
-                    {
-                        pending.LongLink = Encoding.UTF8.GetString(data).TrimEnd('\0');
-                    }
-                    pending.Count++;
-                    position = dataOffset + TarHeader.PaddedSize(headerSize);
-                    continue;
+                if (headerSize > MaxExtendedHeaderSize)
+                {
+                    throw new EstargzFormatException($"tar stream has an oversized extended header at {position}");
+                }
+                var data = new byte[headerSize];
+                if (source.ReadAtMost(dataOffset, data) < data.Length)
+                {
+                    throw new EstargzFormatException($"tar stream is truncated in an extended header at {position}");
+                }
+                if (type == 'x')
+                {
+                    ParsePaxRecords(data, pending.Records, position);
+                }
+                else if (type == 'L')
+                {
+                    pending.LongName = Encoding.UTF8.GetString(data).TrimEnd('\0');
+                }
+                else if (type == 'K')
+                {
+                    pending.LongLink = Encoding.UTF8.GetString(data).TrimEnd('\0');
+                }
+                pending.Count++;
+                position = dataOffset + TarHeader.PaddedSize(headerSize);
+                continue;
             }
             var item = MakeItem(block, type, headerSize, pending, groupStart, dataOffset, position);
-            if (item.DataOffset + item.Size > spool.Length)
-            {
-                throw new EstargzFormatException($"input tar entry '{EntryNames.Printable(item.Name)}' is truncated");
-            }
-            items.Add(item);
             pending = new PendingHeaders();
             position = dataOffset + item.PaddedDataLength;
+            yield return item;
         }
-        return items;
     }
 
     private static TarItem MakeItem(byte[] block, char flag, long headerSize, PendingHeaders pending, long groupStart, long dataOffset, long position)

@@ -9,7 +9,7 @@ namespace Snapshotter.Estargz;
 /// uncompressed file or memory stream is used in place; anything else (gzip, pipes) is first
 /// copied to a temporary file that is deleted on dispose.
 /// </summary>
-internal abstract class TarSpool : IDisposable
+internal abstract class TarSpool : TarSource, IDisposable
 {
     private static ReadOnlySpan<byte> GzipMagic => [0x1f, 0x8b, 0x08];
 
@@ -17,6 +17,13 @@ internal abstract class TarSpool : IDisposable
 
     /// <summary>Fills <paramref name="destination"/> from <paramref name="offset"/>; safe to call concurrently.</summary>
     public abstract void Read(long offset, Span<byte> destination);
+
+    public override int ReadAtMost(long position, Span<byte> destination)
+    {
+        var available = (int)Math.Clamp(Length - position, 0, destination.Length);
+        Read(position, destination[..available]);
+        return available;
+    }
 
     public void Dispose()
     {
