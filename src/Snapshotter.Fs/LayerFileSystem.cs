@@ -1,0 +1,393 @@
+using System.Globalization;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Snapshotter.Estargz;
+using Snapshotter.Fuse;
+using Snapshotter.Fuse.Protocol;
+
+namespace Snapshotter.Fs;
+
+/// <summary>
+/// The FUSE node logic of one read-only eStargz layer: answers from the immutable
+/// <see cref="LayerTree"/> (no allocation on lookup, getattr and readdir) and reads file content
+/// through the <see cref="ChunkReader"/>. Attributes and names are cached by the kernel for
+/// <see cref="LayerMountOptions.AttributeTimeout"/> and file pages kept across opens
+/// (FOPEN_KEEP_CACHE): the layer never changes.
+/// </summary>
+internal sealed class LayerFileSystem : IFuseFileSystem
+{
+    private const int RegularHandle = 1;
+    private const int StatusHandle = 2;
+    private const int SeekData = 3;
+    private const int SeekHole = 4;
+    private const int WriteAccess = 2; // W_OK
+    private const int AccessModeMask = 3; // O_ACCMODE
+
+    private readonly LayerTree _tree;
+    private readonly ChunkReader _chunks;
+    private readonly IBlob _blob;
+    private readonly LayerStatistics _statistics;
+    private readonly TimeSpan _timeout;
+    private readonly Passthrough? _passthrough;
+
+    public LayerFileSystem(LayerTree tree, ChunkReader chunks, IBlob blob, LayerStatistics statistics, TimeSpan timeout, Passthrough? passthrough)
+    {
+        _tree = tree;
+        _chunks = chunks;
+        _blob = blob;
+        _statistics = statistics;
+        _timeout = timeout;
+        _passthrough = passthrough;
+    }
+
+    public int Lookup(ulong parent, ReadOnlySpan<byte> name, out FuseEntry entry)
+    {
+        entry = default;
+        var directory = _tree.Get(parent);
+        if (directory is null)
+        {
+            return Errno.ENOENT;
+        }
+        if (!directory.IsDirectory)
+        {
+            return Errno.ENOTDIR;
+        }
+        var child = directory.FindChild(name);
+        if (child is null && directory == _tree.Root && name.SequenceEqual(StatusDirectoryBytes))
+        {
+            child = _tree.StatusDirectory;
+        }
+        if (child is null)
+        {
+            return Errno.ENOENT;
+        }
+        FillEntry(child, ref entry);
+        return 0;
+    }
+
+    /// <summary>UTF-8 of <see cref="LayerTree.StatusDirectoryName"/>.</summary>
+    private static ReadOnlySpan<byte> StatusDirectoryBytes => ".stargz-snapshotter"u8;
+
+    /// <summary>Nodes live as long as the mount, so the kernel's references need no counting.</summary>
+    public void Forget(ulong nodeId, ulong lookupCount)
+    {
+    }
+
+    public int GetAttr(ulong nodeId, out FuseAttr attr, out TimeSpan validFor)
+    {
+        attr = default;
+        validFor = default;
+        var node = _tree.Get(nodeId);
+        if (node is null)
+        {
+            return Errno.ENOENT;
+        }
+        FillAttr(node, ref attr);
+        validFor = node.Kind == NodeKind.StatusFile ? TimeSpan.Zero : _timeout;
+        return 0;
+    }
+
+    public int ReadLink(ulong nodeId, Span<byte> target, out int length)
+    {
+        length = 0;
+        var node = _tree.Get(nodeId);
+        if (node is null)
+        {
+            return Errno.ENOENT;
+        }
+        if ((node.Mode & Node.TypeMask) != Node.Symlink)
+        {
+            return Errno.EINVAL;
+        }
+        if (node.LinkTarget.Length > target.Length)
+        {
+            return Errno.ENAMETOOLONG;
+        }
+        node.LinkTarget.CopyTo(target);
+        length = node.LinkTarget.Length;
+        return 0;
+    }
+
+    public int Open(ulong nodeId, int flags, out FuseOpenResult result)
+    {
+        result = default;
+        var node = _tree.Get(nodeId);
+        if (node is null)
+        {
+            return Errno.ENOENT;
+        }
+        if (node.IsDirectory)
+        {
+            return Errno.EISDIR;
+        }
+        if ((flags & AccessModeMask) != 0)
+        {
+            return Errno.EROFS;
+        }
+        if (node.Kind == NodeKind.StatusFile)
+        {
+            result = new FuseOpenResult(StatusHandle, FuseOpenFlags.DirectIo);
+            return 0;
+        }
+        if (!node.IsRegular)
+        {
+            return Errno.EINVAL;
+        }
+        var backing = _passthrough?.TryOpen(node);
+        result = new FuseOpenResult(RegularHandle, FuseOpenFlags.KeepCache, backing);
+        return 0;
+    }
+
+    public ValueTask<int> ReadAsync(ulong nodeId, ulong handle, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        var node = _tree.Get(nodeId);
+        if (node is null)
+        {
+            return ValueTask.FromException<int>(new FuseException(Errno.ENOENT, "no such node"));
+        }
+        if (node.Kind == NodeKind.StatusFile)
+        {
+            return ValueTask.FromResult(ReadStatus(offset, buffer.Span));
+        }
+        if (!node.IsRegular)
+        {
+            return ValueTask.FromException<int>(new FuseException(Errno.EINVAL, "not a regular file"));
+        }
+        if (offset < 0)
+        {
+            return ValueTask.FromException<int>(new FuseException(Errno.EINVAL, "negative offset"));
+        }
+        if (offset >= node.Size || buffer.IsEmpty)
+        {
+            return ValueTask.FromResult(0);
+        }
+        if (buffer.Length > node.Size - offset)
+        {
+            buffer = buffer[..(int)(node.Size - offset)];
+        }
+        // Fast path: every chunk of the range is in the store; answer without a state machine.
+        var index = node.ChunkIndexAt(offset);
+        var done = 0;
+        while (done < buffer.Length)
+        {
+            var chunk = node.Chunks[index];
+            var within = (int)(offset + done - chunk.FileOffset);
+            var count = (int)Math.Min(buffer.Length - done, chunk.Size - within);
+            if (!_chunks.TryCopyStored(chunk, within, buffer.Span.Slice(done, count)))
+            {
+                return ReadSlowAsync(node, index, offset + done, buffer[done..], done, cancellationToken);
+            }
+            done += count;
+            index++;
+        }
+        return ValueTask.FromResult(done);
+    }
+
+    private async ValueTask<int> ReadSlowAsync(Node node, int index, long offset, Memory<byte> buffer, int already, CancellationToken cancellationToken)
+    {
+        var done = 0;
+        while (done < buffer.Length)
+        {
+            var chunk = node.Chunks[index];
+            var within = (int)(offset + done - chunk.FileOffset);
+            var count = (int)Math.Min(buffer.Length - done, chunk.Size - within);
+            await _chunks.CopyAsync(chunk, within, buffer.Slice(done, count), node.Path, cancellationToken).ConfigureAwait(false);
+            done += count;
+            index++;
+        }
+        return already + done;
+    }
+
+    public int Release(ulong nodeId, ulong handle) => 0;
+
+    public int OpenDirectory(ulong nodeId, out ulong handle, out FuseOpenFlags flags)
+    {
+        handle = 0;
+        flags = FuseOpenFlags.None;
+        var node = _tree.Get(nodeId);
+        if (node is null)
+        {
+            return Errno.ENOENT;
+        }
+        if (!node.IsDirectory)
+        {
+            return Errno.ENOTDIR;
+        }
+        flags = FuseOpenFlags.CacheDir | FuseOpenFlags.KeepCache;
+        return 0;
+    }
+
+    /// <summary>Position 0 is ".", 1 is "..", 2 + i is child i; an entry's next offset is its position + 1.</summary>
+    public int ReadDirectory(ulong nodeId, ulong handle, long offset, ref FuseDirectoryWriter writer)
+    {
+        var node = _tree.Get(nodeId);
+        if (node is null)
+        {
+            return Errno.ENOENT;
+        }
+        if (!node.IsDirectory)
+        {
+            return Errno.ENOTDIR;
+        }
+        if (offset < 0)
+        {
+            return Errno.EINVAL;
+        }
+        var children = node.Children;
+        for (var position = offset; position < children.Length + 2; position++)
+        {
+            var entry = default(FuseEntry);
+            bool added;
+            if (position < 2)
+            {
+                var self = position == 0 ? node : node.Parent ?? node;
+                entry.Attr.Ino = self.Ino;
+                entry.Attr.Mode = self.Mode;
+                added = writer.TryAdd(position == 0 ? "."u8 : ".."u8, in entry, position + 1);
+            }
+            else
+            {
+                var child = children[position - 2];
+                if (writer.IsPlus)
+                {
+                    FillEntry(child.Node, ref entry);
+                }
+                else
+                {
+                    entry.Attr.Ino = child.Node.Ino;
+                    entry.Attr.Mode = child.Node.Mode;
+                }
+                added = writer.TryAdd(child.Name, in entry, position + 1);
+            }
+            if (!added)
+            {
+                break;
+            }
+        }
+        return 0;
+    }
+
+    public int ReleaseDirectory(ulong nodeId, ulong handle) => 0;
+
+    public int StatFs(ulong nodeId, out FuseStatFs stat)
+    {
+        stat = default;
+        stat.BlockSize = LayerTree.BlockSize;
+        stat.FragmentSize = LayerTree.BlockSize;
+        stat.Blocks = (ulong)((_tree.TotalFileBytes + LayerTree.BlockSize - 1) / LayerTree.BlockSize);
+        stat.Files = (ulong)_tree.Count;
+        stat.NameLength = 255;
+        return 0;
+    }
+
+    public int GetXattr(ulong nodeId, ReadOnlySpan<byte> name, Span<byte> value, out int length)
+    {
+        length = 0;
+        var node = _tree.Get(nodeId);
+        if (node is null)
+        {
+            return Errno.ENOENT;
+        }
+        foreach (var xattr in node.Xattrs)
+        {
+            if (name.SequenceEqual(xattr.Name))
+            {
+                length = xattr.Value.Length;
+                var fits = Math.Min(length, value.Length);
+                xattr.Value.AsSpan(0, fits).CopyTo(value);
+                return 0;
+            }
+        }
+        return Errno.ENODATA;
+    }
+
+    public int ListXattr(ulong nodeId, Span<byte> names, out int length)
+    {
+        length = 0;
+        var node = _tree.Get(nodeId);
+        if (node is null)
+        {
+            return Errno.ENOENT;
+        }
+        length = node.XattrNames.Length;
+        node.XattrNames.AsSpan(0, Math.Min(length, names.Length)).CopyTo(names);
+        return 0;
+    }
+
+    public int Access(ulong nodeId, int mask)
+    {
+        if (_tree.Get(nodeId) is null)
+        {
+            return Errno.ENOENT;
+        }
+        return (mask & WriteAccess) != 0 ? Errno.EROFS : 0;
+    }
+
+    /// <summary>Layer files have no holes: data runs from 0 to the size.</summary>
+    public int Seek(ulong nodeId, ulong handle, long offset, int whence, out long result)
+    {
+        result = 0;
+        var node = _tree.Get(nodeId);
+        if (node is null)
+        {
+            return Errno.ENOENT;
+        }
+        var size = node.Kind == NodeKind.StatusFile ? StatusBytes().Length : node.Size;
+        if (whence is not (SeekData or SeekHole))
+        {
+            return Errno.EINVAL;
+        }
+        if (offset < 0 || offset >= size)
+        {
+            return Errno.ENXIO;
+        }
+        result = whence == SeekData ? offset : size;
+        return 0;
+    }
+
+    private void FillEntry(Node node, ref FuseEntry entry)
+    {
+        entry.NodeId = node.Ino;
+        entry.Generation = 1;
+        var attributes = node.Kind == NodeKind.StatusFile ? TimeSpan.Zero : _timeout;
+        entry.SetTimeouts(_timeout, attributes);
+        FillAttr(node, ref entry.Attr);
+    }
+
+    private void FillAttr(Node node, ref FuseAttr attr)
+    {
+        var size = node.Kind == NodeKind.StatusFile ? StatusBytes().Length : node.Size;
+        attr.Ino = node.Ino;
+        attr.Size = (ulong)size;
+        attr.Blocks = (ulong)((size + 511) / 512);
+        attr.ATime = attr.MTime = attr.CTime = (ulong)node.MTime;
+        attr.Mode = node.Mode;
+        attr.NLink = node.NLink;
+        attr.Uid = node.Uid;
+        attr.Gid = node.Gid;
+        attr.RDev = node.RDev;
+        attr.BlkSize = LayerTree.BlockSize;
+    }
+
+    private int ReadStatus(long offset, Span<byte> buffer)
+    {
+        var status = StatusBytes();
+        if (offset >= status.Length)
+        {
+            return 0;
+        }
+        var count = (int)Math.Min(buffer.Length, status.Length - offset);
+        status.AsSpan((int)offset, count).CopyTo(buffer);
+        return count;
+    }
+
+    /// <summary>The status file: like stargz's, what the layer is and how much of it has been fetched.</summary>
+    private byte[] StatusBytes()
+    {
+        var size = _blob.Size;
+        var fetched = _statistics.FetchedBytes;
+        var percent = size == 0 ? 100.0 : Math.Round(100.0 * fetched / size, 2);
+        return Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
+            $"{{\"digest\":\"{_blob.Digest}\",\"size\":{size},\"fetchedSize\":{fetched},\"fetchedPercent\":{percent},\"verificationFailures\":{_statistics.VerificationFailures}}}\n"));
+    }
+}

@@ -1,0 +1,118 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Snapshotter.Estargz;
+using Snapshotter.Fuse;
+using Snapshotter.Oci;
+
+namespace Snapshotter.Fs;
+
+/// <summary>
+/// One eStargz layer mounted read-only with FUSE: the inode tree built from the reader's TOC,
+/// content read and verified chunk by chunk through an <see cref="IBlob"/>. Usable directly as an
+/// overlayfs lowerdir. Dispose unmounts (lazily) and stops serving.
+/// </summary>
+public sealed class LayerMount : IDisposable
+{
+    private readonly FuseMount _mount;
+    private readonly FuseServer _server;
+    private readonly Passthrough? _passthrough;
+    private readonly MemoryChunkStore? _ownStore;
+    private readonly ILogger _logger;
+    private int _disposed;
+
+    private LayerMount(FuseMount mount, FuseServer server, Passthrough? passthrough, MemoryChunkStore? ownStore, LayerStatistics statistics, Digest layer, ILogger logger)
+    {
+        _mount = mount;
+        _server = server;
+        _passthrough = passthrough;
+        _ownStore = ownStore;
+        Statistics = statistics;
+        LayerDigest = layer;
+        _logger = logger;
+    }
+
+    public string MountPoint => _mount.MountPoint;
+
+    public Digest LayerDigest { get; }
+
+    public LayerStatistics Statistics { get; }
+
+    /// <summary>What INIT settled with the kernel (e.g. whether passthrough is available).</summary>
+    public FuseConnectionParameters? Connection => _server.Connection;
+
+    /// <summary>Completes when the kernel has ended the connection (unmounted from outside, or aborted).</summary>
+    public Task Completion => _server.Completion;
+
+    /// <summary>
+    /// Builds the inode tree of <paramref name="reader"/>'s layer and mounts it at
+    /// <paramref name="mountPoint"/> (an existing directory). <paramref name="blob"/> serves chunk
+    /// reads and must be the blob the reader was opened on.
+    /// </summary>
+    public static async Task<LayerMount> MountAsync(
+        EstargzReader reader,
+        IBlob blob,
+        string mountPoint,
+        LayerMountOptions? options = null,
+        ILoggerFactory? loggerFactory = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        ArgumentNullException.ThrowIfNull(blob);
+        ArgumentException.ThrowIfNullOrEmpty(mountPoint);
+        options ??= LayerMountOptions.Default;
+        loggerFactory ??= NullLoggerFactory.Instance;
+        var logger = loggerFactory.CreateLogger<LayerMount>();
+
+        var tree = LayerTree.Build(reader, options.OpaqueXattr);
+        var statistics = new LayerStatistics();
+        var ownStore = options.ChunkStore is null ? new MemoryChunkStore(options.RecentChunkBytes) : null;
+        var chunks = new ChunkReader(reader, blob, options.ChunkStore ?? ownStore!, tree.MemberOffsets, statistics, logger);
+        var passthrough = options.PassthroughDirectory is { } directory ? new Passthrough(directory, chunks, blob.Digest, logger) : null;
+        var fileSystem = new LayerFileSystem(tree, chunks, blob, statistics, options.AttributeTimeout, passthrough);
+
+        FuseMount? mount = null;
+        FuseServer? server = null;
+        try
+        {
+            mount = FuseMount.Mount(mountPoint, options.Mount, logger);
+            server = new FuseServer(mount.Device, fileSystem, options.Server, loggerFactory.CreateLogger<FuseServer>());
+            server.Start();
+            await server.Initialized.WaitAsync(options.InitTimeout, cancellationToken).ConfigureAwait(false);
+            Log.Mounted(logger, blob.Digest, mount.MountPoint, tree.Count, tree.TotalFileBytes);
+            return new LayerMount(mount, server, passthrough, ownStore, statistics, blob.Digest, logger);
+        }
+        catch
+        {
+            mount?.Unmount();
+            server?.Stop();
+            mount?.Dispose();
+            passthrough?.Dispose();
+            ownStore?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Waits until the passthrough files started so far are written (no-op without passthrough).</summary>
+    public Task WhenPassthroughIdleAsync() => _passthrough?.WhenIdleAsync() ?? Task.CompletedTask;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        try
+        {
+            _mount.Unmount();
+        }
+        catch (IOException e)
+        {
+            Log.UnmountFailed(_logger, LayerDigest, MountPoint, e);
+        }
+        _server.Stop();
+        _mount.Dispose();
+        _passthrough?.Dispose();
+        _ownStore?.Dispose();
+        Log.Unmounted(_logger, LayerDigest, MountPoint);
+    }
+}

@@ -1,0 +1,34 @@
+using Snapshotter.Fuse;
+
+namespace Snapshotter.Fs;
+
+/// <summary>How a layer is mounted.</summary>
+public sealed record LayerMountOptions
+{
+    public static readonly LayerMountOptions Default = new();
+
+    /// <summary>How long the kernel may cache names and attributes; the layer is immutable, so long.</summary>
+    public TimeSpan AttributeTimeout { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>Bytes of recently decompressed chunks kept in memory (per layer unless <see cref="ChunkStore"/> is shared).</summary>
+    public long RecentChunkBytes { get; init; } = 32L * 1024 * 1024;
+
+    /// <summary>A chunk store to use instead of a private <see cref="MemoryChunkStore"/> (the chunk cache, later).</summary>
+    public IChunkStore? ChunkStore { get; init; }
+
+    /// <summary>
+    /// When set, files are written out verified to this directory after their first open and later
+    /// opens are served by FUSE passthrough (kernel 6.9+); null reads everything through user space.
+    /// </summary>
+    public string? PassthroughDirectory { get; init; }
+
+    /// <summary>The xattr that marks an opaque directory: <c>trusted.overlay.opaque</c>, or <c>user.overlay.opaque</c> for overlay's userxattr mode.</summary>
+    public string OpaqueXattr { get; init; } = "trusted.overlay.opaque";
+
+    public FuseMountOptions Mount { get; init; } = new();
+
+    public FuseServerOptions Server { get; init; } = new();
+
+    /// <summary>How long mounting waits for the kernel's INIT.</summary>
+    public TimeSpan InitTimeout { get; init; } = TimeSpan.FromSeconds(30);
+}

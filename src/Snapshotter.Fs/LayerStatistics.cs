@@ -1,0 +1,35 @@
+namespace Snapshotter.Fs;
+
+/// <summary>Counters of one mounted layer, read by the status file and (later) the metrics endpoint. Thread-safe.</summary>
+public sealed class LayerStatistics
+{
+    private long _fetchedBytes;
+    private long _blobReads;
+    private long _chunksDecompressed;
+    private long _verificationFailures;
+    private long _readFailures;
+
+    /// <summary>Compressed bytes of distinct chunk members fetched from the blob at least once.</summary>
+    public long FetchedBytes => Interlocked.Read(ref _fetchedBytes);
+
+    /// <summary>Reads issued to the <see cref="IBlob"/> (one per chunk member fetched, repeats included).</summary>
+    public long BlobReads => Interlocked.Read(ref _blobReads);
+
+    public long ChunksDecompressed => Interlocked.Read(ref _chunksDecompressed);
+
+    /// <summary>Chunks whose bytes did not decompress or did not match their TOC digest (answered EIO).</summary>
+    public long VerificationFailures => Interlocked.Read(ref _verificationFailures);
+
+    /// <summary>Chunk fetches that failed for any other reason (the blob could not be read).</summary>
+    public long ReadFailures => Interlocked.Read(ref _readFailures);
+
+    internal void AddFetched(long bytes) => Interlocked.Add(ref _fetchedBytes, bytes);
+
+    internal void AddBlobRead() => Interlocked.Increment(ref _blobReads);
+
+    internal void AddDecompressed() => Interlocked.Increment(ref _chunksDecompressed);
+
+    internal void AddVerificationFailure() => Interlocked.Increment(ref _verificationFailures);
+
+    internal void AddReadFailure() => Interlocked.Increment(ref _readFailures);
+}
