@@ -1,0 +1,13 @@
+namespace Estargz.Tools.Commands;
+
+/// <summary>Exit codes CI pipelines can branch on.</summary>
+internal static class ExitCodes
+{
+    public const int Success = 0;
+
+    /// <summary>The input is not what it should be: not a tar, not eStargz, a digest mismatch, a failed verification.</summary>
+    public const int BadInput = 1;
+
+    /// <summary>A file or directory could not be read or written.</summary>
+    public const int IoError = 3;
+}

@@ -1,0 +1,67 @@
+# Shell helpers shared by demo.sh and bench.sh: processes we start are tracked by PID and
+# stopped by PID on exit; mounts they leave under our work dirs are detached.
+# shellcheck shell=bash
+
+started_pids=()
+cleanup_dirs=()
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+
+# start_containerd DIR [NAME=SOCKET ...]: a containerd with its own root, state and socket
+# under DIR, with proxy snapshotters NAME at SOCKET. Sets CONTAINERD_ADDRESS.
+start_containerd() {
+  local dir=$1; shift
+  mkdir -p "$dir"
+  {
+    echo 'version = 2'
+    echo "root = \"$dir/root\""
+    echo "state = \"$dir/state\""
+    echo 'disabled_plugins = ["io.containerd.grpc.v1.cri"]'
+    echo '[grpc]'
+    echo "  address = \"$dir/containerd.sock\""
+    local proxy
+    for proxy in "$@"; do
+      echo "[proxy_plugins.${proxy%%=*}]"
+      echo '  type = "snapshot"'
+      echo "  address = \"${proxy#*=}\""
+    done
+  } >"$dir/config.toml"
+  containerd --config "$dir/config.toml" >"$dir/containerd.log" 2>&1 &
+  started_pids+=($!)
+  cleanup_dirs+=("$dir")
+  CONTAINERD_ADDRESS=$dir/containerd.sock
+  local i
+  for i in $(seq 1 200); do
+    ctr --address "$CONTAINERD_ADDRESS" version >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "containerd did not start; log:" >&2
+  tail -20 "$dir/containerd.log" >&2
+  return 1
+}
+
+ctr_() { ctr --address "$CONTAINERD_ADDRESS" "$@"; }
+ctr_remote() { ctr-remote --address "$CONTAINERD_ADDRESS" "$@"; }
+
+stop_started() {
+  local pid
+  for pid in "${started_pids[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${started_pids[@]}"; do
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  local dir mnt
+  for dir in "${cleanup_dirs[@]}"; do
+    # Deepest first; mountinfo's 5th field is the mount point.
+    awk -v d="$(realpath "$dir")/" 'index($5 "/", d) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+      while read -r mnt; do umount -l "$mnt" 2>/dev/null || true; done
+  done
+}
+trap stop_started EXIT
+
+# publish PROJECT NAME: a framework-dependent build of an executable into artifacts/bin/NAME.
+publish() {
+  dotnet publish "$1" -c Release -o "artifacts/bin/$2" -nologo -v quiet >/dev/null
+}

@@ -1,0 +1,128 @@
+using System.IO.Compression;
+using System.Text.Json;
+using Snapshotter.Estargz;
+using Snapshotter.Oci;
+using Snapshotter.Testing;
+
+namespace Estargz.Tools.Tests;
+
+/// <summary>
+/// Our converter against the real Go tools: images we convert unpack with plain containerd
+/// (overlayfs) to the original tree and `ctr-remote` agrees with our TOC digests; layers that
+/// `ctr-remote image convert --estargz --oci` writes are read by our reader with the same bytes.
+/// </summary>
+public sealed class ContainerdInteropTests
+{
+    private const string TocAnnotation = "containerd.io/snapshot/stargz/toc.digest";
+
+    // Files an eStargz layer adds to a plain unpack: the TOC and the prefetch landmark.
+    private static readonly HashSet<string> EstargzFiles = ["stargz.index.json", ".no.prefetch.landmark", ".prefetch.landmark"];
+
+    public static TheoryData<string> Images => new() { "rich", "busybox" };
+
+    [Theory]
+    [MemberData(nameof(Images))]
+    public async Task Our_conversion_unpacks_in_containerd_to_the_original_tree_and_ctr_remote_agrees_on_TOC_digests(string image)
+    {
+        var started = DateTimeOffset.UtcNow.AddSeconds(-1);
+        using var directory = new TempDirectory();
+        var original = await OriginalAsync(image, directory);
+        var converted = directory.Combine("converted");
+        await EstargzCli.OutputOfAsync("convert", "--quiet", original, converted);
+
+        await using var containerd = await ContainerdFixture.StartAsync();
+        await containerd.CtrAsync("images", "import", "--base-name", "localhost/original", await SampleImage.TarAsync(original));
+        await containerd.CtrAsync("images", "import", "--base-name", "localhost/converted", await SampleImage.TarAsync(converted));
+
+        var (manifest, config) = await SampleImage.ReadAsync(converted);
+        foreach (var layer in manifest.Layers)
+        {
+            var theirs = (await containerd.CtrRemoteAsync("images", "get-toc-digest", layer.Digest.Value)).Trim();
+            Assert.Equal(layer.Annotation(TocAnnotation), theirs);
+        }
+
+        var images = (await containerd.CtrAsync("images", "ls", "-q")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var expected = await UnpackedTreeAsync(containerd, directory, images.Single(i => i.StartsWith("localhost/original", StringComparison.Ordinal)), started);
+        var actual = await UnpackedTreeAsync(containerd, directory, images.Single(i => i.StartsWith("localhost/converted", StringComparison.Ordinal)), started);
+        Assert.Empty(FileTree.Differences(expected, actual));
+        Assert.NotEmpty(expected);
+    }
+
+    [Theory]
+    [MemberData(nameof(Images))]
+    public async Task Layers_converted_by_ctr_remote_are_read_by_our_reader_with_the_original_bytes(string image)
+    {
+        using var directory = new TempDirectory();
+        var original = await OriginalAsync(image, directory);
+        await using var containerd = await ContainerdFixture.StartAsync();
+        await containerd.CtrAsync("images", "import", "--base-name", "localhost/original", await SampleImage.TarAsync(original));
+        var name = (await containerd.CtrAsync("images", "ls", "-q")).Split('\n', StringSplitOptions.RemoveEmptyEntries).Single();
+        await containerd.CtrRemoteAsync("images", "convert", "--estargz", "--oci", name, "localhost/go:esgz");
+        var exported = directory.Combine("go.tar");
+        await containerd.CtrAsync("images", "export", exported, "localhost/go:esgz");
+        var goLayout = directory.Combine("go");
+        Directory.CreateDirectory(goLayout);
+        await ProcessRunner.OutputOfAsync("tar", "-C", goLayout, "-xf", exported);
+
+        var goLayers = await ManifestLayersAsync(goLayout);
+        var (originalManifest, _) = await SampleImage.ReadAsync(original);
+        Assert.Equal(originalManifest.Layers.Count, goLayers.Count);
+        for (var i = 0; i < goLayers.Count; i++)
+        {
+            // Our reader, told the TOC digest ctr-remote annotated, must open the layer and give back every file's bytes.
+            using var blob = new FileBlobSource(Path.Combine(goLayout, "blobs", "sha256", goLayers[i].Digest.Hex));
+            var reader = await EstargzReader.OpenAsync(blob, Digest.Parse(goLayers[i].Annotation(TocAnnotation)!), cancellationToken: TestContext.Current.CancellationToken);
+            var originalTar = Gunzip(await File.ReadAllBytesAsync(Path.Combine(original, "blobs", "sha256", originalManifest.Layers[i].Digest.Hex), TestContext.Current.CancellationToken));
+            await TarComparison.AssertReaderMatchesTarAsync(originalTar, reader);
+        }
+    }
+
+    private static async Task<string> OriginalAsync(string image, TempDirectory directory) => image switch
+    {
+        "rich" => await TestImages.LayoutAsync(directory.Combine("original"), "original", TestImages.RichLayers()),
+        _ => await SampleImage.BuildAsync(directory, "original"),
+    };
+
+    /// <summary>
+    /// Mounts containerd's unpack of an image read-only (`ctr images mount` holds a lease, so the
+    /// view survives containerd's GC) and reads its tree. Directories that the layers only imply
+    /// are created at unpack time, so their times are those of the unpack, not of the image.
+    /// </summary>
+    private static async Task<IReadOnlyList<FileTreeEntry>> UnpackedTreeAsync(ContainerdFixture containerd, TempDirectory directory, string image, DateTimeOffset unpackedAfter)
+    {
+        var target = directory.Combine("mnt-" + image.Replace('/', '-').Replace(':', '-'));
+        Directory.CreateDirectory(target);
+        await containerd.CtrAsync("images", "mount", image, target);
+        try
+        {
+            return FileTree.Read(target, EstargzFiles)
+                .Select(e => e.Type == 'd' && e.ModifiedSeconds >= unpackedAfter.ToUnixTimeSeconds() ? e with { ModifiedSeconds = 0 } : e)
+                .ToList();
+        }
+        finally
+        {
+            await containerd.CtrAsync("images", "unmount", "--rm", target);
+        }
+    }
+
+    private static async Task<IReadOnlyList<Descriptor>> ManifestLayersAsync(string layoutPath)
+    {
+        var layout = await OciImageLayout.OpenAsync(layoutPath);
+        var descriptor = (await layout.ReadIndexAsync()).Manifests.Single();
+        var document = await layout.ReadBlobAsync(descriptor.Digest);
+        if (MediaTypes.IsIndex(ManifestKind.Detect(document, descriptor.MediaType)))
+        {
+            descriptor = ImageIndex.Parse(document).SelectPlatform();
+            document = await layout.ReadBlobAsync(descriptor.Digest);
+        }
+        return ImageManifest.Parse(document).Layers;
+    }
+
+    private static byte[] Gunzip(byte[] data)
+    {
+        using var input = new GZipStream(new MemoryStream(data), CompressionMode.Decompress);
+        using var output = new MemoryStream();
+        input.CopyTo(output);
+        return output.ToArray();
+    }
+}

@@ -1,0 +1,15 @@
+using Snapshotter.Testing;
+
+namespace Estargz.Tools.Tests;
+
+/// <summary>Runs the real `estargz` executable (built beside the tests) as a user would.</summary>
+internal static class EstargzCli
+{
+    private static readonly string Assembly = Path.Combine(AppContext.BaseDirectory, "estargz.dll");
+
+    public static Task<ProcessResult> RunAsync(params string[] args) =>
+        ProcessRunner.RunAsync("dotnet", [Assembly, .. args], TimeSpan.FromMinutes(5));
+
+    public static async Task<string> OutputOfAsync(params string[] args) =>
+        (await RunAsync(args)).EnsureSuccess().StandardOutput;
+}
