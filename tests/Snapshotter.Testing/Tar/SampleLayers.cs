@@ -8,12 +8,15 @@ public static class SampleLayers
     /// <summary>
     /// Directories, small and multi-chunk files (with a 64 KiB chunk size the big file has several
     /// chunks), an empty file, symlink, hardlink, devices, fifo, whiteouts, xattrs, owners, long
-    /// names in PAX and GNU form, a non-ASCII name and setuid/sticky modes.
+    /// names in PAX and GNU form, a non-ASCII name and setuid/sticky modes. Each directory's
+    /// entries are contiguous and every directory has its own entry, so `tar -x` leaves every
+    /// directory mtime as recorded (GNU tar restores it when it leaves the directory).
     /// </summary>
     public static TarBuilder AllEntryKinds()
     {
-        var longDir = "deep/" + string.Join("/", Enumerable.Range(0, 12).Select(i => $"directory-{i:D2}"));
-        return new TarBuilder()
+        var levels = Enumerable.Range(1, 12).Select(depth => "deep/" + string.Join("/", Enumerable.Range(0, depth).Select(i => $"directory-{i:D2}"))).ToList();
+        var longDir = levels[^1];
+        var builder = new TarBuilder()
             .Directory("./")
             .Directory("bin/")
             .File("bin/sh", Pattern(10_000, 1), mode: 0x1ed)
@@ -23,20 +26,22 @@ public static class SampleLayers
             .File("etc/empty", [])
             .Add(new TarEntrySpec { Name = "etc/owned", Kind = TarEntryKind.Regular, Content = "owned\n"u8.ToArray(), Uid = 1000, Gid = 1001, UserName = "alice", GroupName = "staff" })
             .File("etc/xattr", "with xattrs\n"u8.ToArray(), xattrs: new Dictionary<string, string> { ["user.comment"] = "hello", ["security.capability"] = "\u0001\u0002" })
+            .Whiteout("etc/removed")
             .Directory("tmp/", mode: 0x3ff)
             .Directory("usr/")
             .Directory("usr/lib/")
             .File("usr/lib/big.bin", Pattern(300_000, 3))
             .Symlink("usr/lib/link-to-big", "big.bin")
             .Hardlink("usr/lib/hard-to-big", "usr/lib/big.bin")
+            .OpaqueWhiteout("usr/lib")
             .Directory("dev/")
             .CharDevice("dev/null", 1, 3)
             .BlockDevice("dev/sda", 8, 0)
             .Fifo("dev/fifo")
-            .Whiteout("etc/removed")
-            .OpaqueWhiteout("usr/lib")
-            .Directory("deep/")
-            .Add(new TarEntrySpec { Name = longDir + "/", Kind = TarEntryKind.Directory, Mode = 0x1ed })
+            .Directory("deep/");
+        // Every level explicitly, so no directory is created implicitly (with the extraction time as mtime).
+        levels.ForEach(level => builder.Add(new TarEntrySpec { Name = level + "/", Kind = TarEntryKind.Directory, Mode = 0x1ed }));
+        return builder
             .Add(new TarEntrySpec { Name = longDir + "/pax-long-name.txt", Kind = TarEntryKind.Regular, Content = "pax\n"u8.ToArray() })
             .Add(new TarEntrySpec { Name = longDir + "/gnu-long-name.txt", Kind = TarEntryKind.Regular, Content = "gnu\n"u8.ToArray(), LongNames = LongNameFormat.Gnu })
             .Add(new TarEntrySpec { Name = "deep/long-symlink", Kind = TarEntryKind.Symlink, LinkName = longDir + "/pax-long-name.txt", Mode = 0x1ff })
