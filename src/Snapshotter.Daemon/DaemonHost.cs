@@ -1,0 +1,83 @@
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Snapshotter.Snapshots;
+
+namespace Snapshotter.Daemon;
+
+/// <summary>Builds and runs the daemon: the only place where components are wired together.</summary>
+public static class DaemonHost
+{
+    /// <summary>
+    /// Builds the host for <paramref name="config"/>. <paramref name="configureServices"/> runs last and may
+    /// replace registrations (tests plug a real test <see cref="IRemoteFileSystem"/> in this way).
+    /// </summary>
+    public static WebApplication Build(DaemonConfig config, Action<IServiceCollection>? configureServices = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ApplicationName = "stargz-snapshotter" });
+        builder.Configuration.Sources.Clear();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+        builder.Logging.SetMinimumLevel(config.LogLevel);
+        // Kestrel's own per-request logs are noise at info level.
+        builder.Logging.AddFilter("Microsoft.AspNetCore", config.LogLevel > LogLevel.Warning ? config.LogLevel : LogLevel.Warning);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.ShutdownTimeout);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.ListenUnixSocket(config.Address, listen => listen.Protocols = HttpProtocols.Http2);
+            kestrel.AddServerHeader = false;
+        });
+
+        var services = builder.Services;
+        services.AddSingleton(config);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(new SnapshotterOptions { Root = config.Root, AllowInvalidMountsOnRestart = config.AllowInvalidMountsOnRestart });
+        // The lazy layer filesystem plugs in here: replace this registration with the eStargz/FUSE
+        // implementation of IRemoteFileSystem. Without one, no layer is claimed as remote.
+        services.AddSingleton<IRemoteFileSystem, LocalOnlyRemoteFileSystem>();
+        services.AddSingleton<OverlaySnapshotter>();
+        services.AddSingleton<ISnapshotter>(sp => sp.GetRequiredService<OverlaySnapshotter>());
+        services.AddGrpc(o =>
+        {
+            o.Interceptors.Add<SnapshotErrorInterceptor>();
+            o.EnableDetailedErrors = false;
+        });
+        StrictMethodProvider.Replace(services);
+        configureServices?.Invoke(services);
+
+        var app = builder.Build();
+        app.MapGrpcService<SnapshotsService>();
+        return app;
+    }
+
+    /// <summary>Restores remote snapshots, then serves until SIGTERM/SIGINT; removes the socket on the way out.</summary>
+    public static async Task RunAsync(WebApplication app, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var config = app.Services.GetRequiredService<DaemonConfig>();
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("stargz-snapshotter");
+        // Every remote snapshot is mounted again before containerd can ask for it.
+        await app.Services.GetRequiredService<OverlaySnapshotter>().RestoreAsync(cancellationToken);
+        if (UnixSocket.PrepareForListening(config.Address))
+        {
+            DaemonLog.RemovedStaleSocket(logger, config.Address);
+        }
+        try
+        {
+            await app.StartAsync(cancellationToken);
+            UnixSocket.Restrict(config.Address);
+            DaemonLog.Serving(logger, config.Address, config.Root);
+            await app.WaitForShutdownAsync(cancellationToken);
+        }
+        finally
+        {
+            await app.StopAsync(CancellationToken.None);
+            UnixSocket.Remove(config.Address);
+            DaemonLog.Stopped(logger, config.Address);
+        }
+    }
+}

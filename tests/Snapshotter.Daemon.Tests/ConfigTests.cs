@@ -1,0 +1,69 @@
+using Microsoft.Extensions.Logging;
+
+namespace Snapshotter.Daemon.Tests;
+
+public sealed class ConfigTests
+{
+    [Fact]
+    public void The_documented_example_is_exactly_the_defaults()
+    {
+        var example = Path.Combine(DaemonProcess.RepositoryRoot, "src", "Snapshotter.Daemon", "config.example.toml");
+        Assert.Equal(new DaemonConfig(), DaemonConfig.Load(example));
+        var defaults = new DaemonConfig();
+        Assert.Equal("/run/stargz-snapshotter/snapshotter.sock", defaults.Address);
+        Assert.Equal("/var/lib/stargz-snapshotter", defaults.Root);
+    }
+
+    [Fact]
+    public void Every_option_is_read_from_toml()
+    {
+        var config = DaemonConfig.FromToml("""
+            address = "/tmp/x/s.sock"
+            root = "/tmp/x/root"
+            log_level = "debug"
+            allow_invalid_mounts_on_restart = true
+            shutdown_timeout_seconds = 3
+            """, "test.toml");
+
+        Assert.Equal(new DaemonConfig
+        {
+            Address = "/tmp/x/s.sock",
+            Root = "/tmp/x/root",
+            LogLevel = LogLevel.Debug,
+            AllowInvalidMountsOnRestart = true,
+            ShutdownTimeout = TimeSpan.FromSeconds(3),
+        }, config);
+        Assert.Equal(new DaemonConfig(), DaemonConfig.FromToml("", "empty.toml"));
+    }
+
+    [Theory]
+    [InlineData("adress = \"/x\"", "unknown option 'adress'")]
+    [InlineData("root = 5", "root must be a string")]
+    [InlineData("root = \"relative\"", "root must be an absolute path")]
+    [InlineData("log_level = \"loud\"", "unknown log level")]
+    [InlineData("allow_invalid_mounts_on_restart = \"yes\"", "must be true or false")]
+    [InlineData("root = ", "bad.toml")]
+    public void Bad_configuration_is_refused_with_the_reason(string toml, string expected)
+    {
+        var e = Assert.Throws<ConfigException>(() => DaemonConfig.FromToml(toml, "bad.toml"));
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void Flags_override_the_file_and_a_missing_explicit_file_is_an_error()
+    {
+        var line = CommandLine.Parse(["--root", "/r", "--address=/s.sock", "--log-level", "warning", "--config", "/nonexistent.toml"]);
+        Assert.Equal("/nonexistent.toml", line.ConfigPath);
+        Assert.Throws<ConfigException>(() => DaemonConfig.Load(line.ConfigPath));
+
+        var config = line.Apply(DaemonConfig.FromToml("root = \"/file-root\"\nallow_invalid_mounts_on_restart = true", "f.toml"));
+        Assert.Equal("/r", config.Root);
+        Assert.Equal("/s.sock", config.Address);
+        Assert.Equal(LogLevel.Warning, config.LogLevel);
+        Assert.True(config.AllowInvalidMountsOnRestart);
+
+        Assert.Throws<ConfigException>(() => CommandLine.Parse(["--root"]));
+        Assert.Throws<ConfigException>(() => CommandLine.Parse(["--rooot", "/x"]));
+        Assert.True(CommandLine.Parse(["--help"]).Help);
+    }
+}
