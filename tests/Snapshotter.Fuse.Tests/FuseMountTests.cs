@@ -220,3 +220,76 @@ public class FuseMountLifecycleTests
         Assert.False(FuseMount.IsMounted(m.Root));
     }
 }
+
+public class FuseNotificationTests
+{
+    [Fact]
+    public void Invalidating_an_inode_drops_the_kernels_cached_data()
+    {
+        var fs = FuseMountTests.Tree();
+        using var m = MountedFileSystem.Start(fs);
+        var hostname = fs.Root.Children["etc"].Children["hostname"];
+        Assert.Equal("fusebox\n", File.ReadAllText(m.PathOf("etc", "hostname")));
+        var reads = fs.ReadCalls[hostname.Id];
+        hostname.Content = "renamed\n"u8.ToArray(); // same size: attributes stay valid
+        // KEEP_CACHE: without a notification the kernel keeps serving the old page.
+        Assert.Equal("fusebox\n", File.ReadAllText(m.PathOf("etc", "hostname")));
+        Assert.Equal(reads, fs.ReadCalls[hostname.Id]);
+        Assert.Equal(0, m.Server.NotifyInvalidateInode(hostname.Id, 0, 0));
+        Assert.Equal("renamed\n", File.ReadAllText(m.PathOf("etc", "hostname")));
+        Assert.True(fs.ReadCalls[hostname.Id] > reads);
+    }
+
+    [Fact]
+    public void Invalidating_an_entry_makes_the_kernel_look_the_name_up_again()
+    {
+        var fs = FuseMountTests.Tree();
+        using var m = MountedFileSystem.Start(fs);
+        var etc = fs.Root.Children["etc"];
+        var id = etc.Children["hostname"].Id;
+        Assert.True(File.Exists(m.PathOf("etc", "hostname")));
+        var lookups = fs.LookupCalls[id];
+        Assert.True(File.Exists(m.PathOf("etc", "hostname")));
+        Assert.Equal(lookups, fs.LookupCalls[id]); // the name is cached
+        Assert.Equal(0, m.Server.NotifyInvalidateEntry(etc.Id, "hostname"u8));
+        Assert.True(File.Exists(m.PathOf("etc", "hostname")));
+        Assert.Equal(lookups + 1, fs.LookupCalls[id]);
+        Assert.Equal(Errno.ENOENT, m.Server.NotifyInvalidateEntry(etc.Id, "never-looked-up"u8));
+    }
+}
+
+public class FuseInterruptTests
+{
+    [Fact]
+    public async Task Killing_a_reader_interrupts_its_pending_read()
+    {
+        var fs = FuseMountTests.Tree();
+        fs.FileOpenFlags = Protocol.FuseOpenFlags.DirectIo; // a synchronous READ from the reading process
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        fs.ReadHook = async (node, offset, buffer, ct) =>
+        {
+            started.TrySetResult();
+            try
+            {
+                await Task.Delay(Timeout.InfiniteTimeSpan, ct); // a fetch that never returns
+            }
+            catch (OperationCanceledException)
+            {
+                cancelled.TrySetResult();
+                throw;
+            }
+            return 0;
+        };
+        using var m = MountedFileSystem.Start(fs);
+        var ct = TestContext.Current.CancellationToken;
+        using var cat = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("cat", m.PathOf("etc", "hostname")) { RedirectStandardOutput = true })!;
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(10), ct);
+        cat.Kill();
+        // The kernel sends INTERRUPT; the server cancels the read and answers EINTR, so the
+        // killed process can exit (without it, it would wait for the reply forever).
+        await cancelled.Task.WaitAsync(TimeSpan.FromSeconds(10), ct);
+        Assert.True(cat.WaitForExit(10_000));
+        await Eventually.True(() => m.Server.ReadsInFlight == 0);
+    }
+}

@@ -21,6 +21,9 @@ internal sealed class TestFileSystem : IFuseFileSystem
     private long _nextId = 1;
     private long _nextHandle = 100;
 
+    /// <summary>Flags every file open answers with (KEEP_CACHE unless a test wants DIRECT_IO).</summary>
+    public FuseOpenFlags FileOpenFlags { get; set; } = FuseOpenFlags.KeepCache;
+
     public TestFileSystem()
     {
         Root = new Node(1, 1, "", DirMode);
@@ -36,6 +39,9 @@ internal sealed class TestFileSystem : IFuseFileSystem
     public HashSet<string> ThrowOnLookup { get; } = [];
 
     public ConcurrentDictionary<ulong, long> ReadCalls { get; } = new();
+
+    /// <summary>Successful LOOKUPs per node, never decreased by FORGET.</summary>
+    public ConcurrentDictionary<ulong, long> LookupCalls { get; } = new();
 
     public ConcurrentDictionary<ulong, ulong> Released { get; } = new();
 
@@ -90,6 +96,7 @@ internal sealed class TestFileSystem : IFuseFileSystem
         }
         entry = EntryOf(child);
         _lookups.AddOrUpdate(child.Id, 1, (_, n) => n + 1);
+        LookupCalls.AddOrUpdate(child.Id, 1, (_, n) => n + 1);
         return 0;
     }
 
@@ -132,7 +139,7 @@ internal sealed class TestFileSystem : IFuseFileSystem
         }
         var handle = (ulong)Interlocked.Increment(ref _nextHandle);
         SafeFileHandle? backing = node.BackingPath is null ? null : File.OpenHandle(node.BackingPath);
-        result = new FuseOpenResult(handle, FuseOpenFlags.KeepCache, backing);
+        result = new FuseOpenResult(handle, FileOpenFlags, backing);
         return 0;
     }
 
@@ -251,7 +258,7 @@ internal sealed class TestFileSystem : IFuseFileSystem
         public ulong ParentId { get; } = parentId;
         public string Name { get; } = name;
         public uint Mode { get; } = mode;
-        public byte[] Content { get; init; } = [];
+        public byte[] Content { get; set; } = [];
         public string? Target { get; init; }
         public string? BackingPath { get; init; }
         public ConcurrentDictionary<string, Node> Children { get; } = new();
