@@ -203,39 +203,35 @@ public sealed partial class FuseServer
         }
         if (pending.IsCompleted)
         {
-            int count;
-            try
-            {
-                count = pending.Result;
-            }
-            catch (Exception e)
-            {
-                CompleteRead(op, 0, e);
-                return 0;
-            }
-            CompleteRead(op, count, null);
+            FinishRead(op, pending);
         }
         else
         {
-            AwaitRead(pending, op).Forget();
+            // Completes later on whatever thread the file system finishes on; the reader goes on.
+            op.Pending = pending;
+            op.Continuation ??= ContinuationFor(op);
+            pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(op.Continuation);
         }
         return 0;
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask AwaitRead(ValueTask<int> pending, ReadOperation op)
+    /// <summary>In a method of its own, so that the closure is only allocated here, once per pooled operation.</summary>
+    private Action ContinuationFor(ReadOperation op) => () => FinishRead(op, op.Pending);
+
+    private void FinishRead(ReadOperation op, ValueTask<int> completed)
     {
-        var count = 0;
-        Exception? error = null;
+        op.Pending = default;
+        int count;
         try
         {
-            count = await pending.ConfigureAwait(false);
+            count = completed.GetAwaiter().GetResult();
         }
         catch (Exception e)
         {
-            error = e;
+            CompleteRead(op, 0, e);
+            return;
         }
-        CompleteRead(op, count, error);
+        CompleteRead(op, count, null);
     }
 
     /// <summary>Answers a READ with its data (one write of header and data) or an errno, and recycles its operation.</summary>
@@ -396,21 +392,5 @@ public sealed partial class FuseServer
     {
         var end = body.IndexOf((byte)0);
         return end < 0 ? body : body[..end];
-    }
-}
-
-internal static class ValueTaskExtensions
-{
-    /// <summary>Lets a ValueTask run on without being awaited (its body handles every exception).</summary>
-    public static void Forget(this ValueTask task)
-    {
-        if (task.IsCompleted)
-        {
-            task.GetAwaiter().GetResult();
-        }
-        else
-        {
-            task.ConfigureAwait(false).GetAwaiter().OnCompleted(static () => { });
-        }
     }
 }

@@ -10,6 +10,12 @@ internal sealed class ReadOperation : IDisposable
     public int Size;
     public CancellationTokenSource Cancellation = new();
 
+    /// <summary>The file system's read while it is pending.</summary>
+    public ValueTask<int> Pending;
+
+    /// <summary>Continuation that answers this operation, made once per pooled operation.</summary>
+    public Action? Continuation;
+
     public void Dispose() => Cancellation.Dispose();
 }
 
