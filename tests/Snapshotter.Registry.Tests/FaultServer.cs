@@ -11,7 +11,7 @@ using Microsoft.Extensions.Logging;
 namespace Snapshotter.Registry.Tests;
 
 /// <summary>A request as a <see cref="FaultServer"/> saw it.</summary>
-internal sealed record SeenRequest(string Method, string PathAndQuery, string? Range, string? Authorization, IReadOnlyDictionary<string, string> Headers);
+internal sealed record SeenRequest(string Method, string PathAndQuery, string? Range, string? Authorization, IReadOnlyDictionary<string, string> Headers, string Protocol);
 
 /// <summary>
 /// A Kestrel server on 127.0.0.1 that behaves as each test scripts it: drop connections mid-body,
@@ -59,7 +59,7 @@ internal sealed class FaultServer : IAsyncDisposable
             var request = context.Request;
             server!.Requests.Enqueue(new SeenRequest(request.Method, request.Path + request.QueryString, request.Headers.Range.ToString() is { Length: > 0 } r ? r : null,
                 request.Headers.Authorization.ToString() is { Length: > 0 } a ? a : null,
-                request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase)));
+                request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase), request.Protocol));
             var now = Interlocked.Increment(ref server._inFlight);
             InterlockedMax(ref server._maxInFlight, now);
             try

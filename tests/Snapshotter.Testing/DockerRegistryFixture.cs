@@ -22,6 +22,9 @@ public sealed record DockerRegistryOptions
     /// <summary>Serve HTTPS with a certificate from a CA made for this registry (see <see cref="DockerRegistryFixture.CaCertificatePath"/>).</summary>
     public bool Tls { get; init; }
 
+    /// <summary>With TLS: require a client certificate signed by the fixture's CA (mutual TLS).</summary>
+    public bool RequireClientCertificate { get; init; }
+
     public string Username { get; init; } = "tester";
 
     public string Password { get; init; } = "s3cret-pass";
@@ -64,6 +67,13 @@ public sealed class DockerRegistryFixture : IAsyncDisposable
     /// <summary>With TLS: the PEM of the CA that signed the registry's certificate.</summary>
     public string? CaCertificatePath { get; private set; }
 
+    /// <summary>With mutual TLS: a client certificate the registry accepts, and its PEM files.</summary>
+    public X509Certificate2? ClientCertificate { get; private set; }
+
+    public string? ClientCertificatePath { get; private set; }
+
+    public string? ClientKeyPath { get; private set; }
+
     public RegistryTokenServer? TokenServer { get; private set; }
 
     public string Log => _process?.Output ?? "";
@@ -102,6 +112,10 @@ public sealed class DockerRegistryFixture : IAsyncDisposable
     public SocketsHttpHandler CreateHandler()
     {
         var handler = new SocketsHttpHandler();
+        if (ClientCertificate is not null)
+        {
+            handler.SslOptions.ClientCertificates = [ClientCertificate];
+        }
         if (CertificateAuthority is { } authority)
         {
             handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
@@ -126,6 +140,7 @@ public sealed class DockerRegistryFixture : IAsyncDisposable
         {
             await TokenServer.DisposeAsync();
         }
+        ClientCertificate?.Dispose();
         CertificateAuthority?.Dispose();
         _directory.Dispose();
     }
@@ -174,6 +189,18 @@ public sealed class DockerRegistryFixture : IAsyncDisposable
                     certificate: {_directory.Combine("server.pem")}
                     key: {_directory.Combine("server-key.pem")}
                 """;
+            if (Options.RequireClientCertificate)
+            {
+                ClientCertificate = CertificateAuthority.IssueClient();
+                ClientCertificatePath = _directory.Combine("client.pem");
+                ClientKeyPath = _directory.Combine("client-key.pem");
+                TestCertificateAuthority.WritePem(ClientCertificate, ClientCertificatePath, ClientKeyPath);
+                tls += $"""
+
+                        clientcas:
+                          - {CaCertificatePath}
+                    """;
+            }
         }
 
         // A port taken between FreePort and the registry's bind makes it exit; try a few ports.

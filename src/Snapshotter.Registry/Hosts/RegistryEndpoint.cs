@@ -45,7 +45,8 @@ internal sealed record RegistryEndpoint
     public string Authority => BaseUri.IsDefaultPort ? BaseUri.Host : $"{BaseUri.Host}:{BaseUri.Port}";
 
     /// <summary>Identifies the TLS settings; endpoints with equal keys share a connection pool.</summary>
-    public string TlsKey => string.Join('|', [SkipVerify ? "skip" : "verify", .. CaFiles, .. ClientCertificates.Select(c => c.Certificate + "+" + c.Key)]);
+    public string TlsKey => string.Join('|', [SkipVerify ? "skip" : "verify", .. CaFiles, .. ClientCertificates.Select(c => c.Certificate + "+" + c.Key)])
+        + (HttpFallback ? "|fallback " + Authority : "");
 
     public bool Has(HostCapabilities capability) => (Capabilities & capability) == capability;
 

@@ -60,6 +60,7 @@ internal sealed class RegistryTransport : IDisposable
     private readonly Lock _clientsLock = new();
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _limits = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, bool> _plainHttp = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, bool> _tlsSpoken = new(StringComparer.OrdinalIgnoreCase);
 
     public RegistryTransport(RegistryClientOptions options, ICredentialSource credentials, TimeProvider time, ILogger logger)
     {
@@ -217,7 +218,7 @@ internal sealed class RegistryTransport : IDisposable
             {
                 response = await Client(toRegistry ? endpoint : null).SendAsync(message, cancellationToken).ConfigureAwait(false);
             }
-            catch (HttpRequestException e) when (toRegistry && endpoint.HttpFallback && uri.Scheme == Uri.UriSchemeHttps && IsNotTls(e))
+            catch (HttpRequestException e) when (toRegistry && endpoint.HttpFallback && uri.Scheme == Uri.UriSchemeHttps && IsNotTls(e) && !_tlsSpoken.ContainsKey(endpoint.Authority))
             {
                 // An https attempt to a loopback registry that speaks plain http (containerd's HTTP fallback).
                 Log.PlainHttpFallback(_logger, endpoint.Authority);
@@ -289,11 +290,11 @@ internal sealed class RegistryTransport : IDisposable
         {
             handler.SslOptions.ClientCertificates = [.. endpoint.ClientCertificates.Select(LoadClientCertificate)];
         }
+        Func<X509Certificate?, X509Chain?, SslPolicyErrors, bool> validate = (_, _, errors) => errors == SslPolicyErrors.None;
         if (endpoint.SkipVerify)
         {
-#pragma warning disable CA5359 // skip_verify is the operator's explicit choice in hosts.toml, as in containerd.
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, _, _, _) => true;
-#pragma warning restore CA5359
+            // skip_verify is the operator's explicit choice in hosts.toml, as in containerd.
+            validate = (_, _, _) => true;
         }
         else if (endpoint.CaFiles.Count > 0)
         {
@@ -309,8 +310,22 @@ internal sealed class RegistryTransport : IDisposable
                     throw new RegistryException($"{endpoint.Registry}: cannot read the CA file {file} named in hosts.toml: {e.Message}", e);
                 }
             }
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
+            validate = (certificate, chain, errors) =>
                 errors == SslPolicyErrors.None || (errors == SslPolicyErrors.RemoteCertificateChainErrors && certificate is X509Certificate2 leaf && ChainsTo(leaf, chain, authorities));
+        }
+        if (endpoint.SkipVerify || endpoint.CaFiles.Count > 0 || endpoint.HttpFallback)
+        {
+            var authority = endpoint.Authority;
+            var fallback = endpoint.HttpFallback;
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
+            {
+                if (fallback)
+                {
+                    // The server speaks TLS: a handshake failure is a certificate problem, not a reason for plain http.
+                    _tlsSpoken[authority] = true;
+                }
+                return validate(certificate, chain, errors);
+            };
         }
         return handler;
     }
