@@ -155,7 +155,7 @@ public class FuseMountLifecycleTests
         Requirements.Root();
         Requirements.Fuse();
         using var dir = new TempDirectory("fuse-stale");
-        var mountPoint = dir.Combine("layer", "mnt");
+        var mountPoint = dir.Combine("layer one", "mnt"); // mountinfo escapes the space
         Directory.CreateDirectory(mountPoint);
         var mount = FuseMount.Mount(mountPoint, new FuseMountOptions { Subtype = "fusetest" });
         try

@@ -5,6 +5,12 @@ namespace Snapshotter.Fuse.Interop;
 /// <summary>A raw file descriptor owned (closed on release) or borrowed (left open).</summary>
 internal sealed class FileDescriptor : SafeHandle
 {
+    /// <summary>For the interop marshaller; an invalid descriptor.</summary>
+    public FileDescriptor()
+        : base(new IntPtr(-1), ownsHandle: true)
+    {
+    }
+
     public FileDescriptor(int fd, bool ownsHandle)
         : base(new IntPtr(-1), ownsHandle)
     {

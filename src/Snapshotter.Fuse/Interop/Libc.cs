@@ -62,19 +62,19 @@ internal static unsafe partial class Libc
     public static partial int Close(int fd);
 
     [LibraryImport(Lib, EntryPoint = "read", SetLastError = true)]
-    public static partial nint Read(int fd, byte* buffer, nuint count);
+    public static partial nint Read(SafeHandle fd, byte* buffer, nuint count);
 
     [LibraryImport(Lib, EntryPoint = "write", SetLastError = true)]
-    public static partial nint Write(int fd, byte* buffer, nuint count);
+    public static partial nint Write(SafeHandle fd, byte* buffer, nuint count);
 
     [LibraryImport(Lib, EntryPoint = "writev", SetLastError = true)]
-    public static partial nint WriteV(int fd, IoVec* iov, int count);
+    public static partial nint WriteV(SafeHandle fd, IoVec* iov, int count);
 
     [LibraryImport(Lib, EntryPoint = "ioctl", SetLastError = true)]
-    public static partial int Ioctl(int fd, nuint request, void* argument);
+    public static partial int Ioctl(SafeHandle fd, nuint request, void* argument);
 
     [LibraryImport(Lib, EntryPoint = "fcntl", SetLastError = true)]
-    public static partial int Fcntl(int fd, int command, int argument);
+    public static partial int Fcntl(SafeHandle fd, int command, int argument);
 
     [LibraryImport(Lib, EntryPoint = "poll", SetLastError = true)]
     public static partial int Poll(PollFd* fds, nuint count, int timeoutMilliseconds);

@@ -59,7 +59,7 @@ public sealed unsafe class FuseDevice : IFuseTransport, IDisposable
         }
         var cloned = new FileDescriptor(fd, ownsHandle: true);
         uint source = (uint)Fd;
-        if (Libc.Ioctl(fd, FuseConstants.DevIocClone, &source) != 0)
+        if (Libc.Ioctl(cloned, FuseConstants.DevIocClone, &source) != 0)
         {
             var errno = Libc.LastErrno;
             cloned.Dispose();
@@ -75,7 +75,7 @@ public sealed unsafe class FuseDevice : IFuseTransport, IDisposable
         try
         {
             var map = new FuseBackingMap { Fd = (int)file.DangerousGetHandle() };
-            var id = Libc.Ioctl(Fd, FuseConstants.DevIocBackingOpen, &map);
+            var id = Libc.Ioctl(_fd, FuseConstants.DevIocBackingOpen, &map);
             return id < 0 ? -Libc.LastErrno : id;
         }
         finally
@@ -90,7 +90,7 @@ public sealed unsafe class FuseDevice : IFuseTransport, IDisposable
     public int CloseBacking(int backingId)
     {
         var id = (uint)backingId;
-        return Libc.Ioctl(Fd, FuseConstants.DevIocBackingClose, &id) == 0 ? 0 : Libc.LastErrno;
+        return Libc.Ioctl(_fd, FuseConstants.DevIocBackingClose, &id) == 0 ? 0 : Libc.LastErrno;
     }
 
     public void Dispose() => _fd.Dispose();
@@ -111,8 +111,8 @@ public sealed unsafe class FuseDevice : IFuseTransport, IDisposable
         public DeviceChannel(FileDescriptor fd)
         {
             _fd = fd;
-            var flags = Libc.Fcntl(fd.Fd, Libc.F_GETFL, 0);
-            if (flags < 0 || Libc.Fcntl(fd.Fd, Libc.F_SETFL, flags | Libc.O_NONBLOCK) < 0)
+            var flags = Libc.Fcntl(fd, Libc.F_GETFL, 0);
+            if (flags < 0 || Libc.Fcntl(fd, Libc.F_SETFL, flags | Libc.O_NONBLOCK) < 0)
             {
                 throw Failure("fcntl O_NONBLOCK", Libc.LastErrno);
             }
@@ -130,7 +130,7 @@ public sealed unsafe class FuseDevice : IFuseTransport, IDisposable
             {
                 while (!_cancelled)
                 {
-                    var n = Libc.Read(_fd.Fd, p, (nuint)buffer.Length);
+                    var n = Libc.Read(_fd, p, (nuint)buffer.Length);
                     if (n > 0)
                     {
                         return (int)n;
@@ -176,8 +176,8 @@ public sealed unsafe class FuseDevice : IFuseTransport, IDisposable
                 while (true)
                 {
                     var n = payload.IsEmpty
-                        ? Libc.Write(_fd.Fd, h, (nuint)header.Length)
-                        : Libc.WriteV(_fd.Fd, iov, 2);
+                        ? Libc.Write(_fd, h, (nuint)header.Length)
+                        : Libc.WriteV(_fd, iov, 2);
                     if (n >= 0)
                     {
                         return 0;
@@ -195,7 +195,7 @@ public sealed unsafe class FuseDevice : IFuseTransport, IDisposable
         {
             _cancelled = true;
             ulong one = 1;
-            _ = Libc.Write(_wake.Fd, (byte*)&one, sizeof(ulong));
+            _ = Libc.Write(_wake, (byte*)&one, sizeof(ulong));
         }
 
         public void Dispose()
