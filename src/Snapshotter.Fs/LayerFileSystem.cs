@@ -157,6 +157,7 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         {
             return ValueTask.FromException<int>(new FuseException(Errno.EINVAL, "negative offset"));
         }
+        _statistics.AddReadRequest();
         if (offset >= node.Size || buffer.IsEmpty)
         {
             return ValueTask.FromResult(0);

@@ -78,6 +78,10 @@ public sealed class LayerMount : IDisposable
             server = new FuseServer(mount.Device, fileSystem, options.Server, loggerFactory.CreateLogger<FuseServer>());
             server.Start();
             await server.Initialized.WaitAsync(options.InitTimeout, cancellationToken).ConfigureAwait(false);
+            if (options.ReadAheadKiB is { } readAhead)
+            {
+                SetReadAhead(mount.MountPoint, readAhead, blob.Digest, logger);
+            }
             Log.Mounted(logger, blob.Digest, mount.MountPoint, tree.Count, tree.TotalFileBytes);
             return new LayerMount(mount, server, passthrough, ownStore, statistics, blob.Digest, logger);
         }
@@ -89,6 +93,24 @@ public sealed class LayerMount : IDisposable
             passthrough?.Dispose();
             ownStore?.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Sets read_ahead_kb of the mount's bdi, found by its device number in /proc/self/mountinfo.</summary>
+    private static void SetReadAhead(string mountPoint, int kiB, Digest layer, ILogger logger)
+    {
+        try
+        {
+            var escaped = mountPoint.Replace("\\", "\\134", StringComparison.Ordinal).Replace(" ", "\\040", StringComparison.Ordinal)
+                .Replace("\t", "\\011", StringComparison.Ordinal).Replace("\n", "\\012", StringComparison.Ordinal);
+            // id parent major:minor root mountpoint ...; the last match is the mount on top.
+            var device = File.ReadLines("/proc/self/mountinfo").Select(line => line.Split(' ')).LastOrDefault(f => f.Length > 4 && f[4] == escaped)?[2]
+                ?? throw new IOException($"{mountPoint} is not in /proc/self/mountinfo");
+            File.WriteAllText($"/sys/class/bdi/{device}/read_ahead_kb", kiB.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Log.ReadAheadFailed(logger, layer, mountPoint, kiB, e);
         }
     }
 

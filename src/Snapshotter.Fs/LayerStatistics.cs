@@ -8,6 +8,7 @@ public sealed class LayerStatistics
     private long _chunksDecompressed;
     private long _verificationFailures;
     private long _readFailures;
+    private long _readRequests;
 
     /// <summary>Compressed bytes of distinct chunk members fetched from the blob at least once.</summary>
     public long FetchedBytes => Interlocked.Read(ref _fetchedBytes);
@@ -22,6 +23,11 @@ public sealed class LayerStatistics
 
     /// <summary>Chunk fetches that failed for any other reason (the blob could not be read).</summary>
     public long ReadFailures => Interlocked.Read(ref _readFailures);
+
+    /// <summary>READ requests that reached user space (page-cache hits and passthrough reads never do).</summary>
+    public long ReadRequests => Interlocked.Read(ref _readRequests);
+
+    internal void AddReadRequest() => Interlocked.Increment(ref _readRequests);
 
     internal void AddFetched(long bytes) => Interlocked.Add(ref _fetchedBytes, bytes);
 

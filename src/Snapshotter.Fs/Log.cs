@@ -23,6 +23,9 @@ internal static partial class Log
     [LoggerMessage(6, LogLevel.Warning, "Layer {Layer}: unmounting {MountPoint} failed")]
     public static partial void UnmountFailed(ILogger logger, Digest layer, string mountPoint, Exception exception);
 
+    [LoggerMessage(8, LogLevel.Warning, "Layer {Layer}: could not set readahead of {MountPoint} to {KiB} KiB")]
+    public static partial void ReadAheadFailed(ILogger logger, Digest layer, string mountPoint, int kiB, Exception exception);
+
     [LoggerMessage(7, LogLevel.Warning, "Layer {Layer}: '{Path}' could not be made a passthrough file")]
     public static partial void PassthroughFailed(ILogger logger, Digest layer, string path, Exception exception);
 }
