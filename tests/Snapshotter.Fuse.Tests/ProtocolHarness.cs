@@ -13,8 +13,9 @@ internal sealed class ProtocolHarness : IDisposable
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
     private long _unique = 2;
 
-    public ProtocolHarness(FuseServerOptions? options = null, bool initialize = true, TestFileSystem? fs = null)
+    public ProtocolHarness(FuseServerOptions? options = null, bool initialize = true, TestFileSystem? fs = null, InMemoryFuseTransport? transport = null)
     {
+        Transport = transport ?? new InMemoryFuseTransport();
         Fs = fs ?? new TestFileSystem();
         Server = new FuseServer(Transport, Fs, options ?? new FuseServerOptions { ReaderThreads = 2 }, Logger);
         Server.Start();
@@ -25,7 +26,7 @@ internal sealed class ProtocolHarness : IDisposable
         }
     }
 
-    public InMemoryFuseTransport Transport { get; } = new();
+    public InMemoryFuseTransport Transport { get; }
     public TestFileSystem Fs { get; }
     public FuseServer Server { get; }
     public CapturingLogger Logger { get; } = new();

@@ -90,6 +90,15 @@ public class ProtocolTests
     }
 
     [Fact]
+    public void Init_serves_with_fewer_readers_when_queues_cannot_be_cloned()
+    {
+        using var h = new ProtocolHarness(new FuseServerOptions { ReaderThreads = 3 }, transport: new InMemoryFuseTransport { CloneLimit = 1 });
+        Assert.Equal(2, h.Transport.ChannelsOpened);
+        Assert.Contains(h.Logger.Entries, e => e.Level == LogLevel.Warning && e.Message.Contains("cloned", StringComparison.Ordinal));
+        Assert.Equal(0, h.Call(FuseOpcode.GetAttr, 1, new FuseGetAttrIn()).Error);
+    }
+
+    [Fact]
     public async Task Lookup_forget_and_batch_forget_keep_the_lookup_count()
     {
         using var h = WithTree(out var fs);

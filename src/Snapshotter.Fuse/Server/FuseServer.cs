@@ -164,7 +164,18 @@ public sealed partial class FuseServer : IDisposable
         for (var i = 0; i < count && !_stopping; i++)
         {
             var index = _readers.Count;
-            var reader = new Reader(index, _transport.OpenChannel(clone: index > 0), RequestBufferSize(), ReplyBufferSize());
+            IFuseChannel channel;
+            try
+            {
+                channel = _transport.OpenChannel(clone: index > 0);
+            }
+            catch (IOException e) when (index > 0)
+            {
+                // Fewer queues is slower, not broken.
+                Log.CloneFailed(_logger, index, e);
+                return;
+            }
+            var reader = new Reader(index, channel, RequestBufferSize(), ReplyBufferSize());
             _readers.Add(reader);
             _running++;
             reader.Thread = new Thread(() => Run(reader))

@@ -34,6 +34,9 @@ internal static partial class Log
     [LoggerMessage(10, LogLevel.Warning, "Stale FUSE mount at {MountPoint} detached")]
     public static partial void StaleMountDetached(ILogger logger, string mountPoint);
 
+    [LoggerMessage(12, LogLevel.Warning, "FUSE queue {Index} could not be cloned; serving with {Index} reader threads")]
+    public static partial void CloneFailed(ILogger logger, int index, Exception exception);
+
     [LoggerMessage(11, LogLevel.Information, "mount(2) of {MountPoint} refused (errno {Errno}); trying fusermount3")]
     public static partial void MountFallback(ILogger logger, string mountPoint, int errno);
 }

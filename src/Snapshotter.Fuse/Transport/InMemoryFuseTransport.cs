@@ -16,9 +16,13 @@ public sealed class InMemoryFuseTransport : IFuseTransport, IDisposable
     private readonly ConcurrentDictionary<int, SafeFileHandle> _backing = new();
     private int _nextBackingId;
     private int _channels;
+    private int _clones;
 
     /// <summary>How many channels the server opened (the connection's own and its clones).</summary>
     public int ChannelsOpened => Volatile.Read(ref _channels);
+
+    /// <summary>How many clones <see cref="OpenChannel"/> grants before failing as an old kernel would; null: any.</summary>
+    public int? CloneLimit { get; init; }
 
     /// <summary>Backing files registered for passthrough and not yet closed, by id.</summary>
     public IReadOnlyDictionary<int, SafeFileHandle> BackingFiles => _backing;
@@ -34,6 +38,10 @@ public sealed class InMemoryFuseTransport : IFuseTransport, IDisposable
 
     public IFuseChannel OpenChannel(bool clone)
     {
+        if (clone && Interlocked.Increment(ref _clones) > CloneLimit)
+        {
+            throw new IOException("FUSE_DEV_IOC_CLONE: not supported by this transport");
+        }
         Interlocked.Increment(ref _channels);
         return new Channel(this);
     }
