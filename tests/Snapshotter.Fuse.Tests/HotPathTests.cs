@@ -34,7 +34,8 @@ public class HotPathTests
         allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated;
         Assert.Equal(Requests, fs.ReadCalls[large.Id] - before);
         TestContext.Current.SendDiagnosticMessage($"{allocated} bytes allocated for {Requests} READs ({(double)allocated / Requests:F1} per request)");
-        // Zero on the server's side; the allowance covers runtime background work (timers, tiering).
-        Assert.True(allocated < Requests * 16, $"{allocated} bytes allocated for {Requests} READs");
+        // Zero on the server's side. Any object per request (24 bytes at least) breaks the bound;
+        // the 16 KB allowance covers runtime and test-host background work.
+        Assert.True(allocated < Requests * 8, $"{allocated} bytes allocated for {Requests} READs");
     }
 }
