@@ -147,6 +147,12 @@ public class FuseMountLifecycleTests
         var large = fs.Root.Children["large.bin"].Content;
         Assert.Equal(System.Security.Cryptography.SHA256.HashData(large), System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(m.PathOf("large.bin"))));
         Assert.DoesNotContain(logger.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
+
+        // The restarted daemon owns the mount again and unmounts it as usual.
+        using var adopted = FuseMount.Adopt(m.Root, inherited);
+        adopted.Unmount();
+        Assert.False(FuseMount.IsMounted(m.Root));
+        Assert.Throws<IOException>(() => FuseMount.Adopt(m.Root, inherited));
     }
 
     [Fact]

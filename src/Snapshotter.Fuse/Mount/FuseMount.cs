@@ -61,6 +61,21 @@ public sealed unsafe class FuseMount : IDisposable
         return new FuseMount(mountPoint, Fusermount.Mount(mountPoint, fusermountOptions), viaFusermount: true, logger);
     }
 
+    /// <summary>
+    /// Takes charge of a mount made earlier (e.g. by this daemon before a restart) whose
+    /// connection is <paramref name="device"/>, so that it can be unmounted and closed as usual.
+    /// </summary>
+    public static FuseMount Adopt(string mountPoint, FuseDevice device, bool viaFusermount = false, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        mountPoint = Path.TrimEndingDirectorySeparator(Path.GetFullPath(mountPoint));
+        if (!IsMounted(mountPoint))
+        {
+            throw new IOException($"{mountPoint} is not a FUSE mount point");
+        }
+        return new FuseMount(mountPoint, device, viaFusermount, logger ?? NullLogger.Instance);
+    }
+
     private static string CommonOptions(FuseMountOptions options) =>
         (options.AllowOther ? ",allow_other" : "") +
         (options.DefaultPermissions ? ",default_permissions" : "") +
