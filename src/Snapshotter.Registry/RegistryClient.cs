@@ -44,11 +44,12 @@ public sealed partial class RegistryClient : IRegistryClient, IRegistryPusher, I
         ArgumentNullException.ThrowIfNull(reference);
         var top = await GetManifestAsync(reference, cancellationToken).ConfigureAwait(false);
         ImageIndex? index = null;
+        Descriptor? chosen = null;
         var manifestContent = top;
         if (MediaTypes.IsIndex(top.MediaType))
         {
             index = Parse(reference, top, bytes => ImageIndex.Parse(bytes));
-            var chosen = index.SelectPlatform(platform);
+            chosen = index.SelectPlatform(platform);
             manifestContent = await GetManifestAsync(reference.WithDigest(chosen.Digest), cancellationToken).ConfigureAwait(false);
             if (manifestContent.Bytes.Length != chosen.Size)
             {
@@ -67,7 +68,7 @@ public sealed partial class RegistryClient : IRegistryClient, IRegistryPusher, I
             Reference = reference.WithDigest(top.Digest),
             Target = top.Descriptor,
             Index = index,
-            ManifestDescriptor = manifestContent.Descriptor with { Platform = index is null ? null : platform ?? Platform.Default },
+            ManifestDescriptor = chosen ?? manifestContent.Descriptor,
             Manifest = manifest,
             ManifestBytes = manifestContent.Bytes,
         };

@@ -230,7 +230,8 @@ internal sealed class RangedBlob : IRangedBlob
 
     private void Remember(int endpointIndex, Uri registryUri, Uri finalUri)
     {
-        if (finalUri == registryUri)
+        // Same place (perhaps over plain http after the loopback fallback): not a redirect.
+        if (string.Equals(finalUri.Authority, registryUri.Authority, StringComparison.OrdinalIgnoreCase) && finalUri.PathAndQuery == registryUri.PathAndQuery)
         {
             return;
         }
