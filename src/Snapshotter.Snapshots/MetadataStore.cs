@@ -34,6 +34,7 @@ internal sealed class MetadataStore : IDisposable
 
     private readonly SqliteConnection _connection;
     private readonly Lock _lock = new();
+    private bool _disposed;
 
     public MetadataStore(string path)
     {
@@ -87,6 +88,11 @@ internal sealed class MetadataStore : IDisposable
     {
         lock (_lock)
         {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
             try
             {
                 Execute("PRAGMA wal_checkpoint(TRUNCATE)");
