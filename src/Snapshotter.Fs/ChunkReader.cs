@@ -17,6 +17,9 @@ internal sealed class ChunkReader
     /// <summary>Chunks above this are refused: they would need one buffer of that size. The Go builder makes 4 MiB chunks.</summary>
     public const long MaxChunkSize = 64L * 1024 * 1024;
 
+    /// <summary>Chunks fetched ahead of sequential readers at once, at most.</summary>
+    public const int MaxPrefetches = 2;
+
     private readonly EstargzReader _reader;
     private readonly IBlob _blob;
     private readonly IChunkStore _store;
@@ -26,6 +29,7 @@ internal sealed class ChunkReader
     private readonly Dictionary<Digest, Fetch> _inFlight = [];
     private readonly long[] _memberOffsets;
     private readonly long[] _fetchedMembers;
+    private int _prefetches;
 
     public ChunkReader(EstargzReader reader, IBlob blob, IChunkStore store, long[] memberOffsets, LayerStatistics statistics, ILogger logger)
     {
@@ -80,6 +84,41 @@ internal sealed class ChunkReader
         {
             Release(fetch);
         }
+    }
+
+    /// <summary>
+    /// Starts fetching <paramref name="chunk"/> into the store in the background, unless it is
+    /// there, already on its way, or <see cref="MaxPrefetches"/> are running: sequential readers
+    /// then find the next chunk decompressed (on another core) by the time they reach it.
+    /// </summary>
+    public void Prefetch(EstargzChunk chunk, string path)
+    {
+        Fetch fetch;
+        lock (_lock)
+        {
+            if (_prefetches >= MaxPrefetches || _inFlight.ContainsKey(chunk.Digest) || _store.TryCopy(chunk.Digest, 0, []))
+            {
+                return;
+            }
+            fetch = new Fetch();
+            _inFlight[chunk.Digest] = fetch;
+            _prefetches++;
+        }
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await RunFetchAsync(chunk, fetch, path).ConfigureAwait(false);
+            }
+            finally
+            {
+                lock (_lock)
+                {
+                    _prefetches--;
+                }
+                Release(fetch);
+            }
+        });
     }
 
     private async Task RunFetchAsync(EstargzChunk chunk, Fetch fetch, string path)

@@ -11,7 +11,11 @@ namespace Snapshotter.Fs;
 /// </summary>
 public interface IChunkStore
 {
-    /// <summary>Copies <c>destination.Length</c> bytes from <paramref name="offset"/> of the chunk into <paramref name="destination"/>; false when the chunk is not held.</summary>
+    /// <summary>
+    /// Copies <c>destination.Length</c> bytes from <paramref name="offset"/> of the chunk into
+    /// <paramref name="destination"/>; false when the chunk is not held. An empty destination
+    /// just asks whether it is.
+    /// </summary>
     bool TryCopy(Digest chunk, int offset, Span<byte> destination);
 
     /// <summary>Offers a whole verified chunk; the store may keep a copy or ignore it.</summary>
