@@ -96,9 +96,12 @@ public sealed class ServiceTests
         var address = directory.Combine("run", "s.sock");
         Directory.CreateDirectory(directory.Combine("run"));
         // A stale socket: bound once, nobody listening any more.
-        // (.NET unlinks the sockets it bound when closing them; python leaves the file, as a crash does.)
-        Requirements.Tool("python3", "python3");
-        await ProcessRunner.OutputOfAsync("python3", "-c", "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])", address);
+        // .NET unlinks the path it bound when the socket closes; renamed first, the socket file stays, as after a crash.
+        using (var stale = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+        {
+            stale.Bind(new UnixDomainSocketEndPoint(address + ".bound"));
+            File.Move(address + ".bound", address);
+        }
         Assert.True(File.Exists(address));
 
         await using var daemon = await DaemonProcess.StartAsync(directory.Combine("root"), address);
