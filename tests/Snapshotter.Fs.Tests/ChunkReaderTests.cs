@@ -16,13 +16,8 @@ public sealed class ChunkReaderTests
         var content = SampleLayers.Pattern(1024 * 1024, 3);
         var layer = await TestLayers.BuildAsync(new TarBuilder().File("f", content).Build(), temp.Combine("layer.esgz"),
             new EstargzBuildOptions { ChunkSize = 256 * 1024, CompressionLevel = 1 });
-        var blob = new GatedBlob(await File.ReadAllBytesAsync(layer.Path, TestContext.Current.CancellationToken), layer.BlobDigest);
-        var reader = await EstargzReader.OpenAsync(blob, layer.TocDigest, cancellationToken: TestContext.Current.CancellationToken);
-        var tree = LayerTree.Build(reader);
-        var node = tree.Root.FindChild("f"u8)!;
-        var statistics = new LayerStatistics();
-        using var store = new MemoryChunkStore(300 * 1024);
-        var chunks = new ChunkReader(reader, blob, store, tree.MemberOffsets, statistics, NullLogger.Instance);
+        var (blob, node, store, statistics, chunks) = await OpenAsync(layer, 300 * 1024);
+        using var disposeStore = store;
         var chunk = node.Chunks[1];
 
         blob.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -60,13 +55,9 @@ public sealed class ChunkReaderTests
         var content = SampleLayers.Pattern(600_000, 5);
         var layer = await TestLayers.BuildAsync(new TarBuilder().File("f", content).Build(), temp.Combine("layer.esgz"),
             new EstargzBuildOptions { ChunkSize = 256 * 1024, CompressionLevel = 1 });
-        var blob = new GatedBlob(await File.ReadAllBytesAsync(layer.Path, TestContext.Current.CancellationToken), layer.BlobDigest);
-        var reader = await EstargzReader.OpenAsync(blob, layer.TocDigest, cancellationToken: TestContext.Current.CancellationToken);
-        var tree = LayerTree.Build(reader);
-        var chunk = tree.Root.FindChild("f"u8)!.Chunks[2];
-        var statistics = new LayerStatistics();
-        using var store = new MemoryChunkStore(1024 * 1024);
-        var chunks = new ChunkReader(reader, blob, store, tree.MemberOffsets, statistics, NullLogger.Instance);
+        var (_, node, store, statistics, chunks) = await OpenAsync(layer, 1024 * 1024);
+        using var disposeStore = store;
+        var chunk = node.Chunks[2];
 
         chunks.Prefetch(chunk, "f");
         chunks.Prefetch(chunk, "f");
@@ -89,13 +80,9 @@ public sealed class ChunkReaderTests
         using var temp = new TempDirectory("fs-chunks");
         var valid = await TestLayers.BuildAsync(new TarBuilder().File("f", SampleLayers.Pattern(100_000, 4)).Build(), temp.Combine("layer.esgz"));
         var bad = TestLayers.EditToc(valid, toc => toc.Entries.Single(e => e.Name == "f").ChunkDigest = Digest.Compute("other"u8).Value, temp.Combine("bad.esgz"));
-        var blob = new GatedBlob(await File.ReadAllBytesAsync(bad.Path, TestContext.Current.CancellationToken), bad.BlobDigest);
-        var reader = await EstargzReader.OpenAsync(blob, bad.TocDigest, cancellationToken: TestContext.Current.CancellationToken);
-        var tree = LayerTree.Build(reader);
-        var chunk = tree.Root.FindChild("f"u8)!.Chunks[0];
-        var statistics = new LayerStatistics();
-        using var store = new MemoryChunkStore(1024 * 1024);
-        var chunks = new ChunkReader(reader, blob, store, tree.MemberOffsets, statistics, NullLogger.Instance);
+        var (blob, node, store, statistics, chunks) = await OpenAsync(bad, 1024 * 1024);
+        using var disposeStore = store;
+        var chunk = node.Chunks[0];
 
         blob.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var reads = Enumerable.Range(0, 4).Select(_ => chunks.CopyAsync(chunk, 0, new byte[10], "f", TestContext.Current.CancellationToken).AsTask()).ToArray();
@@ -108,6 +95,17 @@ public sealed class ChunkReaderTests
         }
         Assert.Equal(1, statistics.VerificationFailures);
         Assert.False(chunks.TryCopyStored(chunk, 0, new byte[1]));
+    }
+
+    /// <summary>Opens <paramref name="layer"/> through a <see cref="GatedBlob"/> and a chunk reader over file "f".</summary>
+    private static async Task<(GatedBlob Blob, Node File, MemoryChunkStore Store, LayerStatistics Statistics, ChunkReader Chunks)> OpenAsync(EstargzFile layer, long storeBytes)
+    {
+        var blob = new GatedBlob(await File.ReadAllBytesAsync(layer.Path, TestContext.Current.CancellationToken), layer.BlobDigest);
+        var reader = await EstargzReader.OpenAsync(blob, layer.TocDigest, cancellationToken: TestContext.Current.CancellationToken);
+        var tree = LayerTree.Build(reader);
+        var statistics = new LayerStatistics();
+        var store = new MemoryChunkStore(storeBytes);
+        return (blob, tree.Root.FindChild("f"u8)!, store, statistics, new ChunkReader(reader, blob, store, tree.MemberOffsets, statistics, NullLogger.Instance));
     }
 
     /// <summary>A blob in memory whose reads wait for <see cref="Gate"/>, so concurrent readers overlap.</summary>
