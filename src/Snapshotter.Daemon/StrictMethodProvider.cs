@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Grpc.AspNetCore.Server.Model;
 using Grpc.Core;
+using Snapshotter.Snapshots;
 
 namespace Snapshotter.Daemon;
 
@@ -37,7 +38,9 @@ internal sealed class StrictMethodProvider : IServiceMethodProvider<SnapshotsSer
             }
             catch (InvalidProtocolBufferException e)
             {
-                throw new RpcException(new Status(StatusCode.InvalidArgument, $"malformed {typeof(TRequest).Name}: {e.Message}"));
+                // Mapped by the interceptor's table, though thrown before any interceptor runs.
+                throw new RpcException(new Status(
+                    SnapshotErrorInterceptor.ToStatusCode(SnapshotError.InvalidArgument), $"malformed {typeof(TRequest).Name}: {e.Message}"));
             }
         });
         return new Method<TRequest, TResponse>(method.Type, method.ServiceName, method.Name, marshaller, method.ResponseMarshaller);
