@@ -90,6 +90,32 @@ public sealed class ServiceTests
     }
 
     [Fact]
+    public async Task Without_a_lazy_filesystem_the_daemon_claims_no_remote_layer()
+    {
+        using var directory = new TempDirectory("daemon");
+        await using var daemon = await DaemonProcess.StartAsync(directory.Combine("root"), directory.Combine("s.sock"));
+        var labels = new Dictionary<string, string>
+        {
+            ["containerd.io/snapshot.ref"] = "sha256:chain",
+            ["containerd.io/snapshot/remote/stargz.reference"] = "registry.test/sample:1",
+            ["containerd.io/snapshot/remote/stargz.digest"] = "sha256:layer",
+        };
+
+        var prepared = await daemon.Client.PrepareAsync(new PrepareSnapshotRequest { Key = "extract-1 sha256:chain", Labels = { labels } }, cancellationToken: Token);
+
+        Assert.Equal("bind", Assert.Single(prepared.Mounts).Type);
+        Assert.Equal(Kind.Active, (await daemon.Client.StatAsync(new StatSnapshotRequest { Key = "extract-1 sha256:chain" }, cancellationToken: Token)).Info.Kind);
+        Assert.Equal(StatusCode.NotFound, await StatusOf(() => daemon.Client.StatAsync(new StatSnapshotRequest { Key = "sha256:chain" }, cancellationToken: Token).ResponseAsync));
+        // Log lines reach us asynchronously.
+        for (var i = 0; i < 100 && !daemon.Process.Output.Contains("falling back to a normal pull", StringComparison.Ordinal); i++)
+        {
+            await Task.Delay(50, Token);
+        }
+        Assert.Contains("No lazy layer filesystem configured", daemon.Process.Output);
+        Assert.Contains("falling back to a normal pull", daemon.Process.Output);
+    }
+
+    [Fact]
     public async Task The_socket_is_0660_a_stale_one_is_replaced_a_live_one_is_kept_and_sigterm_removes_it()
     {
         using var directory = new TempDirectory("daemon");
