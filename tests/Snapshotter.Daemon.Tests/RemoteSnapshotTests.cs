@@ -83,7 +83,7 @@ public sealed class RemoteSnapshotTests
                 remote.Break(remote.Mounted.Last());
                 var refused = await containerd.RunAsync("ctr", ["run", "--snapshotter", "stargz", "--rm", image, "broken-run", "/bin/true"]);
                 Assert.NotEqual(0, refused.ExitCode);
-                Assert.Contains("unavailable", refused.StandardError, StringComparison.OrdinalIgnoreCase);
+                Assert.True(refused.StandardError.Contains("unavailable", StringComparison.OrdinalIgnoreCase), refused.StandardError);
 
                 // GC: Remove unmounts every remote layer.
                 await containerd.CtrAsync("images", "rm", "--sync", image);
