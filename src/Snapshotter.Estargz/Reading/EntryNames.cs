@@ -10,7 +10,8 @@ internal static class EntryNames
 {
     public const string Root = "";
 
-    public static string Normalize(string? name, string what)
+    /// <summary>The canonical name; <paramref name="what"/> labels the entry in the exception and is only formatted on failure.</summary>
+    public static string Normalize<TLabel>(string? name, TLabel what)
     {
         if (string.IsNullOrEmpty(name))
         {
@@ -23,6 +24,10 @@ internal static class EntryNames
         if (name[0] == '/')
         {
             throw new EstargzFormatException($"{what} name '{Printable(name)}' is absolute");
+        }
+        if (IsCanonical(name))
+        {
+            return name; // the common case: no allocation
         }
         var parts = name.Split('/', StringSplitOptions.RemoveEmptyEntries);
         var kept = new List<string>(parts.Length);
@@ -38,6 +43,20 @@ internal static class EntryNames
             }
         }
         return string.Join('/', kept);
+    }
+
+    /// <summary>True when every component is non-empty and neither "." nor "..", with no leading or trailing slash.</summary>
+    private static bool IsCanonical(ReadOnlySpan<char> name)
+    {
+        foreach (var range in name.Split('/'))
+        {
+            var part = name[range];
+            if (part.IsEmpty || part is "." or "..")
+            {
+                return false;
+            }
+        }
+        return true;
     }
 
     public static string Parent(string normalized)

@@ -68,9 +68,9 @@ internal sealed class TocIndex
         for (var i = 0; i < toc.Entries.Count; i++)
         {
             var entry = toc.Entries[i];
-            var what = $"TOC entry {i}";
+            var what = new EntryLabel(i, null);
             var name = EntryNames.Normalize(entry.Name, what);
-            what = $"TOC entry {i} '{EntryNames.Printable(name)}'";
+            what = new EntryLabel(i, name);
             if (entry.Type == TocEntryTypes.Chunk)
             {
                 if (open is null || open.Name != name)
@@ -97,7 +97,7 @@ internal sealed class TocIndex
         }
     }
 
-    private OpenFile? AddEntry(TocEntry entry, string name, string what)
+    private OpenFile? AddEntry(TocEntry entry, string name, EntryLabel what)
     {
         OpenFile? open = null;
         switch (entry.Type)
@@ -151,7 +151,7 @@ internal sealed class TocIndex
         return open;
     }
 
-    private void Place(TocEntry entry, string name, string what)
+    private void Place(TocEntry entry, string name, EntryLabel what)
     {
         if (name == EntryNames.Root && entry.Type != TocEntryTypes.Directory)
         {
@@ -179,7 +179,7 @@ internal sealed class TocIndex
         }
     }
 
-    private string EnsureDirectory(string directory, string what)
+    private string EnsureDirectory(string directory, EntryLabel what)
     {
         if (_entries.TryGetValue(directory, out var existing))
         {
@@ -203,13 +203,13 @@ internal sealed class TocIndex
         _children[name] = [];
     }
 
-    private void AddHardlink(TocEntry entry, string what)
+    private void AddHardlink(TocEntry entry, EntryLabel what)
     {
         if (string.IsNullOrEmpty(entry.LinkName))
         {
             throw new EstargzFormatException($"{what} is a hardlink without a target");
         }
-        var targetName = EntryNames.Normalize(entry.LinkName, $"{what} link target");
+        var targetName = EntryNames.Normalize(entry.LinkName, what with { Suffix = " link target" });
         // Like tar, a hardlink may only point back at an entry already seen; that also makes loops impossible.
         if (!_entries.TryGetValue(targetName, out var target) || _implicit.Contains(target))
         {
@@ -223,7 +223,7 @@ internal sealed class TocIndex
         _hardlinkTargets[entry] = target;
     }
 
-    private static void CheckCommonFields(TocEntry entry, string what)
+    private static void CheckCommonFields(TocEntry entry, EntryLabel what)
     {
         if (entry.Mode < 0 || entry.Mode > uint.MaxValue || entry.Uid < 0 || entry.Uid > uint.MaxValue ||
             entry.Gid < 0 || entry.Gid > uint.MaxValue)
@@ -249,7 +249,7 @@ internal sealed class TocIndex
     /// <summary>Normalises chunk sizes (0 = to end of file) and checks the chunks tile the file exactly.</summary>
     private void CloseFile(OpenFile file)
     {
-        var what = $"file '{EntryNames.Printable(file.Name)}'";
+        var what = new FileLabel(file.Name, null);
         var size = file.Entry.Size;
         long expectedOffset = 0;
         for (var k = 0; k < file.Parts.Count; k++)
@@ -299,7 +299,7 @@ internal sealed class TocIndex
             if (!atEnd)
             {
                 var payload = _payloads[i];
-                var what = $"file '{EntryNames.Printable(payload.File.Name)}' chunk {payload.ChunkIndex}";
+                var what = new FileLabel(payload.File.Name, payload.ChunkIndex);
                 if (offset < 0 || offset >= tocOffset)
                 {
                     throw new EstargzFormatException($"{what}: offset {offset} is outside the payload area [0, {tocOffset})");
@@ -337,6 +337,19 @@ internal sealed class TocIndex
                 $"file '{EntryNames.Printable(payload.File.Name)}' chunk {payload.ChunkIndex}: {inner + payload.Size} uncompressed bytes cannot come from a {compressedLength}-byte member");
         }
         _chunks[payload.File][payload.ChunkIndex] = new EstargzChunk(payload.FileOffset, payload.Size, memberOffset, compressedLength, inner, payload.Digest);
+    }
+
+    /// <summary>Names an entry in error messages; formatted only when a message is built, so valid TOCs cost nothing.</summary>
+    private readonly record struct EntryLabel(int Index, string? Name, string Suffix = "")
+    {
+        public override string ToString() =>
+            (Name is null ? $"TOC entry {Index}" : $"TOC entry {Index} '{EntryNames.Printable(Name)}'") + Suffix;
+    }
+
+    private readonly record struct FileLabel(string Name, int? Chunk)
+    {
+        public override string ToString() =>
+            $"file '{EntryNames.Printable(Name)}'" + (Chunk is { } chunk ? $" chunk {chunk}" : "");
     }
 
     internal sealed record Payload(TocEntry File, TocEntry Entry, int ChunkIndex, long FileOffset, long Size, Digest Digest);
