@@ -31,13 +31,15 @@ public static class EstargzBuilder
         var planner = new MemberPlanner(options, toc);
 
         using var writer = new BlobWriter(output);
+        // At most Parallelism members compress at once; up to twice that many wait, compressed, to be written in order.
+        using var workers = new SemaphoreSlim(options.Parallelism, options.Parallelism);
         var inFlight = new Queue<Task<MemberCompressor.Result>>();
         try
         {
             foreach (var plan in planner.Plan(slots))
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                inFlight.Enqueue(Task.Run(() => MemberCompressor.Compress(plan, spool, options.CompressionLevel), cancellationToken));
+                inFlight.Enqueue(CompressAsync(plan, spool, options.CompressionLevel, workers, cancellationToken));
                 // Bounded look-ahead: enough to keep every core busy, little enough to bound memory.
                 while (inFlight.Count > options.Parallelism * 2)
                 {
@@ -81,6 +83,19 @@ public static class EstargzBuilder
             writer.Position,
             writer.BlobDigest(),
             toc);
+    }
+
+    private static async Task<MemberCompressor.Result> CompressAsync(MemberPlan plan, TarSpool spool, int level, SemaphoreSlim workers, CancellationToken cancellationToken)
+    {
+        await workers.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await Task.Run(() => MemberCompressor.Compress(plan, spool, level), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            workers.Release();
+        }
     }
 
     private static async Task WriteMemberAsync(BlobWriter writer, MemberCompressor.Result member, CancellationToken cancellationToken)
