@@ -5,6 +5,7 @@ var root = new RootCommand("estargz: convert images to eStargz (lazy-pullable) a
 {
     ConvertCommand.Create(),
     InspectCommand.Create(),
+    VerifyCommand.Create(),
     TocDigestCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

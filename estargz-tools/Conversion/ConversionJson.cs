@@ -10,6 +10,7 @@ namespace Estargz.Tools.Conversion;
     Converters = [typeof(DigestJsonConverter)])]
 [JsonSerializable(typeof(ImageConversion))]
 [JsonSerializable(typeof(LayerConversion))]
+[JsonSerializable(typeof(VerificationSummary))]
 internal sealed partial class ConversionJson : JsonSerializerContext;
 
 /// <summary>The <c>estargz verify --json</c> output.</summary>

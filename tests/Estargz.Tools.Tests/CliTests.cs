@@ -121,4 +121,31 @@ public sealed class CliTests
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("digest mismatch", result.StandardError);
     }
+
+    [Fact]
+    public async Task Verify_accepts_a_good_layer_and_rejects_a_flipped_byte_in_a_chunk()
+    {
+        using var directory = new TempDirectory();
+        var layer = directory.Combine("layer.tar");
+        await File.WriteAllBytesAsync(layer, SampleLayers.AllEntryKinds().Build(), TestContext.Current.CancellationToken);
+        var blob = directory.Combine("layer.esgz");
+        using var conversion = JsonDocument.Parse(await EstargzCli.OutputOfAsync("convert", "--json", layer, blob));
+        var tocDigest = conversion.RootElement.GetProperty("tocDigest").GetString()!;
+
+        using var ok = JsonDocument.Parse(await EstargzCli.OutputOfAsync("verify", "--json", "--toc-digest", tocDigest, blob));
+        Assert.True(ok.RootElement.GetProperty("ok").GetBoolean());
+        Assert.True(ok.RootElement.GetProperty("chunksVerified").GetInt32() > 0);
+
+        // Corrupt one byte inside the payload of usr/lib/big.bin; the gzip member must then fail to verify.
+        using var toc = JsonDocument.Parse(await EstargzCli.OutputOfAsync("inspect", "--json", blob));
+        var big = toc.RootElement.GetProperty("entries").EnumerateArray().First(e => e.GetProperty("name").GetString() == "usr/lib/big.bin");
+        var bytes = await File.ReadAllBytesAsync(blob, TestContext.Current.CancellationToken);
+        bytes[big.GetProperty("offset").GetInt64() + 40] ^= 0x55;
+        await File.WriteAllBytesAsync(blob, bytes, TestContext.Current.CancellationToken);
+
+        var result = await EstargzCli.RunAsync("verify", blob);
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("estargz: error:", result.StandardError);
+        Assert.DoesNotContain("ok:", result.StandardOutput);
+    }
 }
