@@ -8,4 +8,7 @@ var root = new RootCommand("estargz: convert images to eStargz (lazy-pullable) a
     VerifyCommand.Create(),
     TocDigestCommand.Create(),
 };
-return await root.Parse(args).InvokeAsync();
+var parsed = root.Parse(args);
+var exitCode = await parsed.InvokeAsync();
+// System.CommandLine answers a usage error with 1, which our exit codes keep for bad input.
+return parsed.Errors.Count > 0 ? ExitCodes.Usage : exitCode;

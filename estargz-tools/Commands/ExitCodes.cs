@@ -8,6 +8,9 @@ internal static class ExitCodes
     /// <summary>The input is not what it should be: not a tar, not eStargz, a digest mismatch, a failed verification.</summary>
     public const int BadInput = 1;
 
+    /// <summary>The command line itself is wrong: an unknown option, a missing argument.</summary>
+    public const int Usage = 2;
+
     /// <summary>A file or directory could not be read or written.</summary>
     public const int IoError = 3;
 }

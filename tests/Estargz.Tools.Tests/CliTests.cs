@@ -148,4 +148,11 @@ public sealed class CliTests
         Assert.Contains("estargz: error:", result.StandardError);
         Assert.DoesNotContain("ok:", result.StandardOutput);
     }
+
+    [Theory]
+    [InlineData("convert")]
+    [InlineData("convert", "--no-such-option", "a", "b")]
+    [InlineData("verify")]
+    public async Task Usage_errors_exit_with_2(params string[] args) =>
+        Assert.Equal(2, (await EstargzCli.RunAsync(args)).ExitCode);
 }
