@@ -38,6 +38,10 @@ internal static class InspectCommand
     private static void WriteTable(EstargzReader reader)
     {
         var console = AnsiConsole.Console;
+        if (Console.IsOutputRedirected)
+        {
+            console.Profile.Width = 400; // Piped output: one row per entry, never wrapped names.
+        }
         console.MarkupLine(CultureInfo.InvariantCulture,
             "[bold]{0}[/] layer, {1:N0} bytes, TOC at {2:N0}, TOC digest {3}, prefetch: {4}",
             reader.Format, reader.BlobSize, reader.TocOffset, reader.TocDigest, Markup.Escape(PrefetchSummary(reader)));
