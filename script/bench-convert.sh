@@ -29,7 +29,7 @@ ctr_ images import --index-name bench:gzip "$work/layer-oci.tar" >/dev/null
 sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
 theirs=$(seconds ctr_remote images convert --estargz --oci bench:gzip bench:esgz)
 
-ours_size=$(du -b "$work/ours.oci/blobs" | cut -f1)
+ours_size=$(du -sb "$work/ours.oci/blobs" | cut -f1)
 echo
 echo "| converter | input (uncompressed) | seconds | MB/s |"
 echo "|---|---|---|---|"
