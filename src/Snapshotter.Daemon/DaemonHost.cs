@@ -1,4 +1,6 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Snapshotter.Daemon.Remote;
+using Snapshotter.Registry;
 using Snapshotter.Snapshots;
 
 namespace Snapshotter.Daemon;
@@ -36,9 +38,12 @@ public static class DaemonHost
         services.AddSingleton(config);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(new SnapshotterOptions { Root = config.Root, AllowInvalidMountsOnRestart = config.AllowInvalidMountsOnRestart });
-        // The lazy layer filesystem plugs in here: replace this registration with the eStargz/FUSE
-        // implementation of IRemoteFileSystem. Without one, no layer is claimed as remote.
-        services.AddSingleton<IRemoteFileSystem, LocalOnlyRemoteFileSystem>();
+        // The lazy layer filesystem: eStargz layers read by ranges from their registry (credentials from
+        // the docker config; loopback registries: https, then plain http) and mounted with FUSE.
+        services.AddSingleton(sp => new RegistryClient(new RegistryClientOptions(), sp.GetRequiredService<ILogger<RegistryClient>>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IRegistryClient>(sp => sp.GetRequiredService<RegistryClient>());
+        services.AddSingleton<EstargzRemoteFileSystem>(sp => new EstargzRemoteFileSystem(sp.GetRequiredService<IRegistryClient>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton<IRemoteFileSystem>(sp => sp.GetRequiredService<EstargzRemoteFileSystem>());
         services.AddSingleton<OverlaySnapshotter>();
         services.AddSingleton<ISnapshotter>(sp => sp.GetRequiredService<OverlaySnapshotter>());
         services.AddGrpc(o =>

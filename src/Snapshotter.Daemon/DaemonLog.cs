@@ -18,7 +18,4 @@ internal static partial class DaemonLog
 
     [LoggerMessage(104, LogLevel.Information, "Stopped; socket {Address} removed")]
     public static partial void Stopped(ILogger logger, string address);
-
-    [LoggerMessage(105, LogLevel.Information, "No lazy layer filesystem configured: every layer is pulled normally")]
-    public static partial void NoLazyFileSystem(ILogger logger);
 }

@@ -107,7 +107,7 @@ public sealed class RemoteSnapshotTests
         }
     }
 
-    private static async Task WaitForReconnectAsync(ContainerdFixture containerd)
+    internal static async Task WaitForReconnectAsync(ContainerdFixture containerd)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         ProcessResult listed;
@@ -149,7 +149,7 @@ public sealed class RemoteSnapshotTests
     }
 }
 
-/// <summary>The daemon host in this process, with a replaced <see cref="IRemoteFileSystem"/>.</summary>
+/// <summary>The daemon host in this process, with its own or a replaced <see cref="IRemoteFileSystem"/>.</summary>
 internal sealed class InProcessDaemon : IAsyncDisposable
 {
     private readonly WebApplication _app;
@@ -162,9 +162,10 @@ internal sealed class InProcessDaemon : IAsyncDisposable
         _run = DaemonHost.RunAsync(app, _stop.Token);
     }
 
-    public static async Task<InProcessDaemon> StartAsync(DaemonConfig config, IRemoteFileSystem remote)
+    /// <summary>Starts the daemon; with <paramref name="remote"/> null it keeps the real wiring (the eStargz FUSE filesystem).</summary>
+    public static async Task<InProcessDaemon> StartAsync(DaemonConfig config, IRemoteFileSystem? remote)
     {
-        var app = DaemonHost.Build(config, services => services.AddSingleton(remote));
+        var app = DaemonHost.Build(config, remote is null ? null : services => services.AddSingleton(remote));
         var daemon = new InProcessDaemon(app);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (true)

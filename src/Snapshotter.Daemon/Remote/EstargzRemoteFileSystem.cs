@@ -1,0 +1,174 @@
+using System.Collections.Concurrent;
+using Snapshotter.Estargz;
+using Snapshotter.Fs;
+using Snapshotter.Oci;
+using Snapshotter.Registry;
+using Snapshotter.Snapshots;
+
+namespace Snapshotter.Daemon.Remote;
+
+/// <summary>
+/// The lazy layer filesystem: each remote layer is an eStargz blob read by ranges from its registry,
+/// verified against the TOC digest from its labels and mounted read-only with FUSE
+/// (<see cref="LayerMount"/>). Labels: either the <c>containerd.io/snapshot/remote/stargz.*</c> set
+/// (ctr-remote rpull) or the <c>containerd.io/snapshot/cri.*</c> set, plus
+/// <c>containerd.io/snapshot/stargz/toc.digest</c>, without which a layer is refused (protocols.md §4.4).
+/// </summary>
+internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
+{
+    public const string StargzReferenceLabel = "containerd.io/snapshot/remote/stargz.reference";
+    public const string CriReferenceLabel = "containerd.io/snapshot/cri.image-ref";
+    public const string StargzDigestLabel = "containerd.io/snapshot/remote/stargz.digest";
+    public const string CriDigestLabel = "containerd.io/snapshot/cri.layer-digest";
+    public const string TocDigestLabel = "containerd.io/snapshot/stargz/toc.digest";
+
+    private readonly IRegistryClient _registry;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly LayerMountOptions? _mountOptions;
+    private readonly ConcurrentDictionary<string, Layer> _mounts = new(StringComparer.Ordinal);
+
+    public EstargzRemoteFileSystem(IRegistryClient registry, ILoggerFactory loggerFactory, LayerMountOptions? mountOptions = null)
+    {
+        _registry = registry ?? throw new ArgumentNullException(nameof(registry));
+        _loggerFactory = loggerFactory ?? throw new ArgumentNullException(nameof(loggerFactory));
+        _logger = loggerFactory.CreateLogger<EstargzRemoteFileSystem>();
+        _mountOptions = mountOptions;
+    }
+
+    /// <summary>The mountpoints currently served.</summary>
+    public ICollection<string> MountPoints => _mounts.Keys;
+
+    public async Task MountAsync(string mountpoint, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(mountpoint);
+        ArgumentNullException.ThrowIfNull(labels);
+        var (reference, layerDigest, tocDigest) = ParseLabels(labels);
+        if (_mounts.ContainsKey(mountpoint))
+        {
+            throw new RemoteLayerException($"{mountpoint} is already mounted");
+        }
+
+        Descriptor descriptor;
+        try
+        {
+            descriptor = await FindLayerAsync(reference, layerDigest, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RegistryException or HttpRequestException or IOException or FormatException or InvalidDataException)
+        {
+            throw new RemoteLayerException($"layer {layerDigest} of {reference}: {e.Message}", e);
+        }
+
+        var blob = new RegistryLayerBlob(_registry.OpenBlob(reference, descriptor));
+        EstargzReader reader;
+        try
+        {
+            reader = await EstargzReader.OpenAsync(blob, tocDigest, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw new RemoteLayerException($"layer {layerDigest} of {reference} is not a verifiable eStargz blob: {e.Message}", e);
+        }
+
+        // LayerMount leaves nothing mounted when it throws.
+        var mount = await LayerMount.MountAsync(reader, blob, mountpoint, _mountOptions, _loggerFactory, cancellationToken).ConfigureAwait(false);
+        if (!_mounts.TryAdd(mountpoint, new Layer(mount, blob)))
+        {
+            mount.Dispose();
+            throw new RemoteLayerException($"{mountpoint} was mounted concurrently");
+        }
+        RemoteLog.LayerMounted(_logger, layerDigest.ToString(), reference.ToString(), mountpoint);
+    }
+
+    public async Task CheckAsync(string mountpoint, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(mountpoint);
+        if (!_mounts.TryGetValue(mountpoint, out var layer))
+        {
+            throw new RemoteLayerException($"no remote layer is mounted at {mountpoint}");
+        }
+        if (layer.Mount.Completion.IsCompleted)
+        {
+            throw new RemoteLayerException($"the FUSE connection of layer {layer.Mount.LayerDigest} at {mountpoint} has ended");
+        }
+        try
+        {
+            await layer.Blob.Ranged.CheckAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            RemoteLog.CheckFailed(_logger, layer.Mount.LayerDigest.ToString(), mountpoint, e);
+            throw new RemoteLayerException($"layer {layer.Mount.LayerDigest} at {mountpoint} is unreachable: {e.Message}", e);
+        }
+    }
+
+    public Task UnmountAsync(string mountpoint, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(mountpoint);
+        if (_mounts.TryRemove(mountpoint, out var layer))
+        {
+            layer.Mount.Dispose();
+            RemoteLog.LayerUnmounted(_logger, layer.Mount.LayerDigest.ToString(), mountpoint);
+        }
+        return Task.CompletedTask;
+    }
+
+    public void Dispose()
+    {
+        foreach (var mountpoint in _mounts.Keys)
+        {
+            if (_mounts.TryRemove(mountpoint, out var layer))
+            {
+                layer.Mount.Dispose();
+            }
+        }
+    }
+
+    internal static (ImageReference Reference, Digest Layer, Digest Toc) ParseLabels(IReadOnlyDictionary<string, string> labels)
+    {
+        var referenceText = Label(labels, StargzReferenceLabel) ?? Label(labels, CriReferenceLabel)
+            ?? throw new RemoteLayerException($"no image reference label ({StargzReferenceLabel} or {CriReferenceLabel})");
+        var digestText = Label(labels, StargzDigestLabel) ?? Label(labels, CriDigestLabel)
+            ?? throw new RemoteLayerException($"no layer digest label ({StargzDigestLabel} or {CriDigestLabel})");
+        var tocText = Label(labels, TocDigestLabel)
+            ?? throw new RemoteLayerException($"no {TocDigestLabel} label: the layer cannot be verified, so it is not mounted lazily");
+        if (!ImageReference.TryParse(referenceText, out var reference))
+        {
+            throw new RemoteLayerException($"invalid image reference '{referenceText}'");
+        }
+        if (!Digest.TryParse(digestText, out var layer))
+        {
+            throw new RemoteLayerException($"invalid layer digest '{digestText}'");
+        }
+        if (!Digest.TryParse(tocText, out var toc))
+        {
+            throw new RemoteLayerException($"invalid TOC digest '{tocText}'");
+        }
+        return (reference, layer, toc);
+    }
+
+    private static string? Label(IReadOnlyDictionary<string, string> labels, string key) =>
+        labels.TryGetValue(key, out var value) && !string.IsNullOrWhiteSpace(value) ? value : null;
+
+    /// <summary>The layer's descriptor (its size) from the image's manifest: the registry offers no blob HEAD.</summary>
+    private async Task<Descriptor> FindLayerAsync(ImageReference reference, Digest layer, CancellationToken cancellationToken)
+    {
+        var image = await _registry.ResolveAsync(reference, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return image.Manifest.Layers.FirstOrDefault(d => d.Digest == layer)
+            ?? throw new RemoteLayerException($"layer {layer} is not in the manifest of {reference}");
+    }
+
+    private sealed record Layer(LayerMount Mount, RegistryLayerBlob Blob);
+}
+
+internal static partial class RemoteLog
+{
+    [LoggerMessage(200, LogLevel.Information, "Mounted layer {Layer} of {Reference} lazily at {MountPoint}")]
+    public static partial void LayerMounted(ILogger logger, string layer, string reference, string mountPoint);
+
+    [LoggerMessage(201, LogLevel.Information, "Unmounted layer {Layer} at {MountPoint}")]
+    public static partial void LayerUnmounted(ILogger logger, string layer, string mountPoint);
+
+    [LoggerMessage(202, LogLevel.Warning, "Check of layer {Layer} at {MountPoint} failed")]
+    public static partial void CheckFailed(ILogger logger, string layer, string mountPoint, Exception exception);
+}

@@ -1,0 +1,144 @@
+using System.Text.Json.Nodes;
+using Snapshotter.Testing;
+
+namespace Snapshotter.Daemon.Tests;
+
+/// <summary>
+/// The daemon with its real wiring (no test filesystem): an image converted by our `estargz convert`
+/// is pushed to a real registry, `ctr-remote images rpull` pulls it through containerd with every
+/// layer mounted lazily by FUSE from the registry, the daemon restarts and mounts them again, and a
+/// container reads the files with their original bytes.
+/// </summary>
+public sealed class LazyPullTests
+{
+    private const string TocDigestAnnotation = "containerd.io/snapshot/stargz/toc.digest";
+
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Rpull_mounts_every_estargz_layer_with_fuse_from_the_registry_and_a_container_reads_the_original_bytes()
+    {
+        Requirements.Root();
+        Requirements.Tool("umoci", "umoci");
+        Requirements.Tool("skopeo", "skopeo");
+        Requirements.Tool("docker-registry", "docker-registry");
+        Requirements.Tool("runc", "runc");
+        using var directory = new TempDirectory("daemon-lazy");
+        var original = directory.Combine("original");
+        await ProcessRunner.OutputOfAsync(RepositoryPaths.Script("build-sample-image.sh"), original);
+        var converted = directory.Combine("converted");
+        (await ProcessRunner.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "estargz.dll"), "convert", "--quiet", original, converted], TimeSpan.FromMinutes(5), cancellationToken: Token))
+            .EnsureSuccess();
+        var layers = LayersOf(converted);
+        Assert.Equal(3, layers.Count);
+        Assert.All(layers, layer => Assert.StartsWith("sha256:", layer.Toc, StringComparison.Ordinal));
+
+        // The expected bytes: the files of the original (non-eStargz) layers.
+        var expectedTree = directory.Combine("expected");
+        Directory.CreateDirectory(expectedTree);
+        foreach (var (digest, _) in LayersOf(original))
+        {
+            // umoci here ends a layer's tar stream inside its last member (no padding, no end-of-archive
+            // blocks), so tar exits 2 on every layer; the members read below come before that point and
+            // are checked to be whole.
+            await ProcessRunner.RunAsync("tar", ["-xzf", BlobPath(original, digest), "-C", expectedTree], TimeSpan.FromMinutes(1), cancellationToken: Token);
+        }
+        Assert.Equal(3_000_000, new FileInfo(Path.Combine(expectedTree, "www", "blob.bin")).Length);
+        Assert.Equal(await File.ReadAllBytesAsync("/bin/busybox", Token), await File.ReadAllBytesAsync(Path.Combine(expectedTree, "bin", "busybox"), Token));
+        var expected = Hashes(await ProcessRunner.OutputOfAsync("sha256sum", Path.Combine(expectedTree, "www", "blob.bin"), Path.Combine(expectedTree, "bin", "busybox")));
+
+        await using var registry = await DockerRegistryFixture.StartAsync();
+        var image = $"{registry.Host}/lazy:1";
+        await ProcessRunner.OutputOfAsync("skopeo", "copy", "--preserve-digests", "--dest-tls-verify=false", $"oci:{converted}:sample", $"docker://{image}");
+
+        var config = new DaemonConfig
+        {
+            Root = directory.Combine("root"),
+            Address = directory.Combine("stargz.sock"),
+            LogLevel = Microsoft.Extensions.Logging.LogLevel.Debug,
+        };
+        var daemon = await InProcessDaemon.StartAsync(config, remote: null);
+        try
+        {
+            await using var containerd = await ContainerdFixture.StartAsync(new Dictionary<string, string> { ["stargz"] = config.Address });
+            try
+            {
+                await containerd.CtrRemoteAsync("images", "rpull", "--plain-http", "--snapshotter", "stargz", image);
+
+                // Every layer is a FUSE mount under the daemon's root, and containerd never downloaded a layer blob.
+                var fuseMounts = FuseMountsUnder(Path.Combine(config.Root, "snapshots"));
+                Assert.Equal(3, fuseMounts.Count);
+                var content = await containerd.CtrAsync("content", "ls", "-q");
+                Assert.All(layers, layer => Assert.DoesNotContain(layer.Digest, content));
+                var snapshots = await containerd.CtrAsync("snapshots", "--snapshotter", "stargz", "ls");
+                Assert.Equal(3, snapshots.Split('\n').Count(l => l.Contains("Committed", StringComparison.Ordinal)));
+
+                // Restart between pull and run: every layer is mounted again from its stored labels.
+                await daemon.DisposeAsync();
+                daemon = await InProcessDaemon.StartAsync(config, remote: null);
+                Assert.Equal(fuseMounts.Order(StringComparer.Ordinal), FuseMountsUnder(Path.Combine(config.Root, "snapshots")).Order(StringComparer.Ordinal));
+                await RemoteSnapshotTests.WaitForReconnectAsync(containerd);
+
+                // A container on the lazily pulled layers reads the original bytes (fetched by ranges, verified per chunk).
+                var output = await containerd.CtrAsync("run", "--snapshotter", "stargz", "--rm", image, "lazy-run",
+                    "/bin/sha256sum", "/www/blob.bin", "/bin/busybox");
+                Assert.Equal(expected, Hashes(output));
+                var contentAfterRun = await containerd.CtrAsync("content", "ls", "-q");
+                Assert.All(layers, layer => Assert.DoesNotContain(layer.Digest, contentAfterRun));
+
+                // Removing the image lets containerd's GC remove the snapshots: every FUSE layer is unmounted.
+                await containerd.CtrAsync("images", "rm", "--sync", image);
+                var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+                while (FuseMountsUnder(Path.Combine(config.Root, "snapshots")).Count > 0 && DateTime.UtcNow < deadline)
+                {
+                    await Task.Delay(200, Token);
+                }
+                Assert.Empty(FuseMountsUnder(Path.Combine(config.Root, "snapshots")));
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                throw new InvalidOperationException($"{e.Message}\n--- containerd ---\n{containerd.Log}", e);
+            }
+        }
+        finally
+        {
+            await daemon.DisposeAsync();
+            await Mounts.DetachAllUnderAsync(directory.Path);
+        }
+    }
+
+    /// <summary>sha256sum output as (hash, file name) pairs, the path reduced to its last two parts.</summary>
+    private static List<string> Hashes(string sha256sumOutput) =>
+        sha256sumOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(line => line.Split("  ", 2))
+            .Select(parts => parts[0] + " " + string.Join('/', parts[1].Split('/').TakeLast(2)))
+            .ToList();
+
+    /// <summary>The FUSE mounts (fstype fuse or fuse.*) in /proc/self/mountinfo under <paramref name="directory"/>.</summary>
+    private static List<string> FuseMountsUnder(string directory)
+    {
+        var prefix = Path.GetFullPath(directory).TrimEnd('/') + "/";
+        return File.ReadLines("/proc/self/mountinfo")
+            .Select(line => line.Split(' '))
+            .Where(fields =>
+            {
+                var separator = Array.IndexOf(fields, "-");
+                var type = separator >= 0 && separator + 1 < fields.Length ? fields[separator + 1] : "";
+                return (type == "fuse" || type.StartsWith("fuse.", StringComparison.Ordinal)) && fields[4].StartsWith(prefix, StringComparison.Ordinal);
+            })
+            .Select(fields => fields[4])
+            .ToList();
+    }
+
+    private static string BlobPath(string layout, string digest) => Path.Combine(layout, "blobs", "sha256", digest["sha256:".Length..]);
+
+    /// <summary>The layer digests of the single image in an OCI layout, with their TOC digest annotations (empty if none).</summary>
+    private static List<(string Digest, string Toc)> LayersOf(string layout)
+    {
+        var index = JsonNode.Parse(File.ReadAllText(Path.Combine(layout, "index.json")))!;
+        var manifest = JsonNode.Parse(File.ReadAllText(BlobPath(layout, index["manifests"]![0]!["digest"]!.GetValue<string>())))!;
+        return manifest["layers"]!.AsArray()
+            .Select(layer => (layer!["digest"]!.GetValue<string>(), layer["annotations"]?[TocDigestAnnotation]?.GetValue<string>() ?? ""))
+            .ToList();
+    }
+}
