@@ -65,3 +65,48 @@ trap stop_started EXIT
 publish() {
   dotnet publish "$1" -c Release -o "artifacts/bin/$2" -nologo -v quiet >/dev/null
 }
+
+# start_registry DIR PORT: Debian's docker-registry (CNCF distribution) on 127.0.0.1:PORT.
+start_registry() {
+  local dir=$1 port=$2
+  mkdir -p "$dir/storage"
+  cat >"$dir/config.yml" <<YAML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $dir/storage
+http:
+  addr: 127.0.0.1:$port
+YAML
+  docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+  started_pids+=($!)
+  wait_for "registry on :$port" curl -fsS "http://127.0.0.1:$port/v2/"
+}
+
+# start_snapshotter DIR: our daemon with its root and socket under DIR. Sets SNAPSHOTTER_SOCKET.
+start_snapshotter() {
+  local dir=$1
+  mkdir -p "$dir"
+  SNAPSHOTTER_SOCKET=$dir/snapshotter.sock
+  artifacts/bin/stargz-snapshotter/stargz-snapshotter --root "$dir/root" --address "$SNAPSHOTTER_SOCKET" \
+    --log-level info >"$dir/snapshotter.log" 2>&1 &
+  started_pids+=($!)
+  cleanup_dirs+=("$dir")
+  wait_for "stargz-snapshotter" test -S "$SNAPSHOTTER_SOCKET"
+}
+
+# wait_for WHAT COMMAND...: polls COMMAND for up to 20 s.
+wait_for() {
+  local what=$1; shift
+  for _ in $(seq 1 200); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "$what did not come up" >&2
+  return 1
+}
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
