@@ -4,8 +4,8 @@ using Snapshotter.Testing;
 namespace Snapshotter.Daemon.Tests;
 
 /// <summary>
-/// The daemon with its real wiring (no test filesystem): an image converted by our `estargz convert`
-/// is pushed to a real registry, `ctr-remote images rpull` pulls it through containerd with every
+/// The daemon with its real wiring (no test filesystem): an image converted by our `estargz convert`,
+/// or by the Go `ctr-remote image convert --estargz --oci`, is pushed to a real registry, `ctr-remote images rpull` pulls it through containerd with every
 /// layer mounted lazily by FUSE from the registry, the daemon restarts and mounts them again, and a
 /// container reads the files with their original bytes.
 /// </summary>
@@ -15,8 +15,10 @@ public sealed class LazyPullTests
 
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
-    [Fact]
-    public async Task Rpull_mounts_every_estargz_layer_with_fuse_from_the_registry_and_a_container_reads_the_original_bytes()
+    [Theory]
+    [InlineData("estargz")]
+    [InlineData("ctr-remote")]
+    public async Task Rpull_mounts_every_estargz_layer_with_fuse_from_the_registry_and_a_container_reads_the_original_bytes(string converter)
     {
         Requirements.Root();
         Requirements.Tool("umoci", "umoci");
@@ -27,8 +29,15 @@ public sealed class LazyPullTests
         var original = directory.Combine("original");
         await ProcessRunner.OutputOfAsync(RepositoryPaths.Script("build-sample-image.sh"), original);
         var converted = directory.Combine("converted");
-        (await ProcessRunner.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "estargz.dll"), "convert", "--quiet", original, converted], TimeSpan.FromMinutes(5), cancellationToken: Token))
-            .EnsureSuccess();
+        if (converter == "estargz")
+        {
+            (await ProcessRunner.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "estargz.dll"), "convert", "--quiet", original, converted], TimeSpan.FromMinutes(5), cancellationToken: Token))
+                .EnsureSuccess();
+        }
+        else
+        {
+            await ConvertWithCtrRemoteAsync(directory, original, converted);
+        }
         var layers = LayersOf(converted);
         Assert.Equal(3, layers.Count);
         Assert.All(layers, layer => Assert.StartsWith("sha256:", layer.Toc, StringComparison.Ordinal));
@@ -49,7 +58,7 @@ public sealed class LazyPullTests
 
         await using var registry = await DockerRegistryFixture.StartAsync();
         var image = $"{registry.Host}/lazy:1";
-        await ProcessRunner.OutputOfAsync("skopeo", "copy", "--preserve-digests", "--dest-tls-verify=false", $"oci:{converted}:sample", $"docker://{image}");
+        await ProcessRunner.OutputOfAsync("skopeo", "copy", "--preserve-digests", "--dest-tls-verify=false", $"oci:{converted}", $"docker://{image}");
 
         var config = new DaemonConfig
         {
@@ -105,6 +114,20 @@ public sealed class LazyPullTests
             await daemon.DisposeAsync();
             await Mounts.DetachAllUnderAsync(directory.Path);
         }
+    }
+
+    /// <summary>The Go converter runs inside a containerd of its own, so the test's containerd starts with an empty content store.</summary>
+    private static async Task ConvertWithCtrRemoteAsync(TempDirectory directory, string original, string converted)
+    {
+        await using var containerd = await ContainerdFixture.StartAsync();
+        var archive = directory.Combine("original.tar");
+        await ProcessRunner.OutputOfAsync("tar", "-C", original, "-cf", archive, ".");
+        await containerd.CtrAsync("images", "import", "--base-name", "localhost/original", archive);
+        await containerd.CtrRemoteAsync("images", "convert", "--estargz", "--oci", "localhost/original:sample", "localhost/go:esgz");
+        var exported = directory.Combine("go.tar");
+        await containerd.CtrAsync("images", "export", exported, "localhost/go:esgz");
+        Directory.CreateDirectory(converted);
+        await ProcessRunner.OutputOfAsync("tar", "-C", converted, "-xf", exported);
     }
 
     /// <summary>sha256sum output as (hash, file name) pairs, the path reduced to its last two parts.</summary>
