@@ -1,4 +1,3 @@
-using Microsoft.Win32.SafeHandles;
 using Snapshotter.Estargz;
 using Snapshotter.Oci;
 
@@ -17,40 +16,24 @@ public interface IBlob : IBlobSource
     Digest Digest { get; }
 }
 
-/// <summary>A layer blob in a local file, read with positional reads (thread-safe).</summary>
+/// <summary>A layer blob in a local file: the format library's positional file reader, plus the layer digest.</summary>
 public sealed class FileBlob : IBlob, IDisposable
 {
-    private readonly SafeFileHandle _handle;
+    private readonly FileBlobSource _file;
 
     public FileBlob(string path, Digest digest)
     {
         ArgumentNullException.ThrowIfNull(path);
-        _handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.Asynchronous | FileOptions.RandomAccess);
-        Size = RandomAccess.GetLength(_handle);
+        _file = new FileBlobSource(path);
         Digest = digest;
     }
 
     public Digest Digest { get; }
 
-    public long Size { get; }
+    public long Size => _file.Size;
 
-    public async ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
-    {
-        if (offset < 0 || offset > Size || destination.Length > Size - offset)
-        {
-            throw new EndOfStreamException($"read of {destination.Length} bytes at {offset} is outside the blob of {Size} bytes");
-        }
-        while (!destination.IsEmpty)
-        {
-            var read = await RandomAccess.ReadAsync(_handle, destination, offset, cancellationToken).ConfigureAwait(false);
-            if (read == 0)
-            {
-                throw new EndOfStreamException($"blob file ended at {offset}, before the {destination.Length} bytes requested");
-            }
-            destination = destination[read..];
-            offset += read;
-        }
-    }
+    public ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken) =>
+        _file.ReadAsync(offset, destination, cancellationToken);
 
-    public void Dispose() => _handle.Dispose();
+    public void Dispose() => _file.Dispose();
 }
