@@ -107,24 +107,6 @@ public sealed class NoLayersRemoteFileSystem : IRemoteFileSystem
         throw new RemoteLayerException("this test serves no remote layers");
     }
 
-    // Image layers may end without padding the last file to 512 bytes and without the end-of-archive
-    // blocks (the sample image's umoci layers do; Go's archive/tar accepts that): complete them first.
-    private static async Task ExtractAsync(string blob, string directory, CancellationToken cancellationToken)
-    {
-        await using var file = File.OpenRead(blob);
-        var magic = new byte[2];
-        var gzip = await file.ReadAsync(magic, cancellationToken) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
-        file.Position = 0;
-        using var tar = new MemoryStream();
-        await using (Stream stream = gzip ? new GZipStream(file, CompressionMode.Decompress) : file)
-        {
-            await stream.CopyToAsync(tar, cancellationToken);
-        }
-        tar.Write(new byte[(512 - (int)(tar.Length % 512)) % 512 + 1024]);
-        tar.Position = 0;
-        await TarFile.ExtractToDirectoryAsync(tar, directory, overwriteFiles: true, cancellationToken);
-    }
-
     public Task CheckAsync(string mountpoint, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken) =>
         throw new RemoteLayerException("this test serves no remote layers");
 
