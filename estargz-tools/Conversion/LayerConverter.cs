@@ -21,16 +21,28 @@ internal static class LayerConverter
         try
         {
             EstargzBuildResult result;
-            await using (var source = new FileStream(sourcePath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, useAsync: true))
-            await using (var counted = new ProgressStream(source, progress))
-            await using (var input = Decompressed(counted, sourceMediaType))
-            await using (var output = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20, useAsync: true))
+            Digest sourceDigest;
+            await using (var file = new FileStream(sourcePath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, useAsync: true))
+            await using (var source = new HashingProgressStream(file, progress))
             {
-                result = await EstargzBuilder.BuildAsync(input, output, options, cancellationToken);
+                var input = Decompressed(source, sourceMediaType);
+                try
+                {
+                    await using var output = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20, useAsync: true);
+                    result = await EstargzBuilder.BuildAsync(input, output, options, cancellationToken);
+                }
+                finally
+                {
+                    if (!ReferenceEquals(input, source))
+                    {
+                        await input.DisposeAsync(); // A zstd decompressor: it leaves the source open to be drained.
+                    }
+                }
+                sourceDigest = await source.DrainAndDigestAsync(cancellationToken);
             }
             File.Move(temporary, targetPath, overwrite: true);
             return new LayerConversion(
-                Source: await DigestOfFileAsync(sourcePath, cancellationToken),
+                Source: sourceDigest,
                 Target: result.BlobDigest,
                 SourceSize: new FileInfo(sourcePath).Length,
                 TargetSize: result.CompressedSize,
@@ -48,11 +60,5 @@ internal static class LayerConverter
 
     // The builder detects gzip itself; zstd layers are decompressed here so any layer becomes eStargz.
     private static Stream Decompressed(Stream blob, string mediaType) =>
-        MediaTypes.CompressionOf(mediaType) == LayerCompression.Zstd ? new DecompressionStream(blob) : blob;
-
-    private static async Task<Digest> DigestOfFileAsync(string path, CancellationToken cancellationToken)
-    {
-        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, useAsync: true);
-        return await Digest.ComputeAsync(stream, cancellationToken);
-    }
+        MediaTypes.CompressionOf(mediaType) == LayerCompression.Zstd ? new DecompressionStream(blob, leaveOpen: true) : blob;
 }
