@@ -39,8 +39,9 @@ public static class DaemonHost
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(new SnapshotterOptions { Root = config.Root, AllowInvalidMountsOnRestart = config.AllowInvalidMountsOnRestart });
         // The lazy layer filesystem: eStargz layers read by ranges from their registry (credentials from
-        // the docker config; loopback registries: https, then plain http) and mounted with FUSE.
-        services.AddSingleton(sp => new RegistryClient(new RegistryClientOptions(), sp.GetRequiredService<ILogger<RegistryClient>>(), sp.GetRequiredService<TimeProvider>()));
+        // the docker config; hosts.toml from registry.config_path; loopback registries: https, then
+        // plain http) and mounted with FUSE.
+        services.AddSingleton(sp => new RegistryClient(config.Registry.ToClientOptions(), sp.GetRequiredService<ILogger<RegistryClient>>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IRegistryClient>(sp => sp.GetRequiredService<RegistryClient>());
         services.AddSingleton<EstargzRemoteFileSystem>(sp => new EstargzRemoteFileSystem(sp.GetRequiredService<IRegistryClient>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<IRemoteFileSystem>(sp => sp.GetRequiredService<EstargzRemoteFileSystem>());

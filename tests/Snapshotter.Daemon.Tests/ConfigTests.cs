@@ -23,6 +23,12 @@ public sealed class ConfigTests
             log_level = "debug"
             allow_invalid_mounts_on_restart = true
             shutdown_timeout_seconds = 3
+
+            [registry]
+            config_path = "/etc/x/certs.d"
+            request_timeout_seconds = 7
+            max_retries = 2
+            max_concurrent_requests_per_host = 4
             """, "test.toml");
 
         Assert.Equal(new DaemonConfig
@@ -32,6 +38,13 @@ public sealed class ConfigTests
             LogLevel = LogLevel.Debug,
             AllowInvalidMountsOnRestart = true,
             ShutdownTimeout = TimeSpan.FromSeconds(3),
+            Registry = new RegistryConfig
+            {
+                ConfigPath = "/etc/x/certs.d",
+                RequestTimeout = TimeSpan.FromSeconds(7),
+                MaxRetries = 2,
+                MaxConcurrentRequestsPerHost = 4,
+            },
         }, config);
         Assert.Equal(new DaemonConfig(), DaemonConfig.FromToml("", "empty.toml"));
     }
@@ -43,6 +56,10 @@ public sealed class ConfigTests
     [InlineData("log_level = \"loud\"", "unknown log level")]
     [InlineData("allow_invalid_mounts_on_restart = \"yes\"", "must be true or false")]
     [InlineData("root = ", "bad.toml")]
+    [InlineData("[registry]\nconfig_pth = \"/x\"", "unknown option 'registry.config_pth'")]
+    [InlineData("[registry]\nconfig_path = \"x\"", "registry.config_path must be an absolute path")]
+    [InlineData("registry = 3", "registry must be a table")]
+    [InlineData("[registry]\nmax_concurrent_requests_per_host = 0", "must be an integer >= 1")]
     public void Bad_configuration_is_refused_with_the_reason(string toml, string expected)
     {
         var e = Assert.Throws<ConfigException>(() => DaemonConfig.FromToml(toml, "bad.toml"));

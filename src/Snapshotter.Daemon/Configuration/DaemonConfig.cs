@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Tomlyn;
 using Tomlyn.Model;
@@ -20,6 +19,8 @@ public sealed record DaemonConfig
 
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    public RegistryConfig Registry { get; init; } = new();
+
     /// <summary>Parses a TOML document; missing keys keep their defaults, unknown keys and wrong types are errors.</summary>
     public static DaemonConfig FromToml(string toml, string source)
     {
@@ -33,16 +34,18 @@ public sealed record DaemonConfig
             throw new ConfigException($"{source}: {e.Message}", e);
         }
         var config = new DaemonConfig();
+        var top = new TomlValues(source, "");
         foreach (var (key, value) in table)
         {
             config = key switch
             {
-                "address" => config with { Address = Text(source, key, value) },
-                "root" => config with { Root = Text(source, key, value) },
-                "log_level" => config with { LogLevel = ParseLogLevel(Text(source, key, value), $"{source}: log_level") },
-                "allow_invalid_mounts_on_restart" => config with { AllowInvalidMountsOnRestart = Flag(source, key, value) },
-                "shutdown_timeout_seconds" => config with { ShutdownTimeout = TimeSpan.FromSeconds(Seconds(source, key, value)) },
-                _ => throw new ConfigException($"{source}: unknown option '{key}'"),
+                "address" => config with { Address = top.Text(key, value) },
+                "root" => config with { Root = top.Text(key, value) },
+                "log_level" => config with { LogLevel = ParseLogLevel(top.Text(key, value), $"{source}: log_level") },
+                "allow_invalid_mounts_on_restart" => config with { AllowInvalidMountsOnRestart = top.Flag(key, value) },
+                "shutdown_timeout_seconds" => config with { ShutdownTimeout = top.Seconds(key, value) },
+                "registry" => config with { Registry = RegistryConfig.FromToml(top.Table(key, value), top.Nested(key)) },
+                _ => throw top.Unknown(key),
             };
         }
         return config.Validated(source);
@@ -80,25 +83,9 @@ public sealed record DaemonConfig
         {
             throw new ConfigException($"{source}: root must be an absolute path, got '{Root}'");
         }
-        if (ShutdownTimeout < TimeSpan.Zero)
-        {
-            throw new ConfigException($"{source}: shutdown_timeout_seconds must not be negative");
-        }
+        Registry.Validate(new TomlValues(source, "registry"));
         return this;
     }
-
-    private static string Text(string source, string key, object value) =>
-        value as string ?? throw new ConfigException($"{source}: {key} must be a string");
-
-    private static bool Flag(string source, string key, object value) =>
-        value as bool? ?? throw new ConfigException($"{source}: {key} must be true or false");
-
-    private static double Seconds(string source, string key, object value) => value switch
-    {
-        long l => l,
-        double d => d,
-        _ => throw new ConfigException($"{source}: {key} must be a number, got {Convert.ToString(value, CultureInfo.InvariantCulture)}"),
-    };
 }
 
 /// <summary>A configuration or command-line error: the daemon prints it and exits with status 2.</summary>
