@@ -1,81 +1,126 @@
 using System.Buffers;
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Snapshotter.Estargz;
+using Snapshotter.Fs.Fetching;
 using Snapshotter.Fuse;
 using Snapshotter.Oci;
 
 namespace Snapshotter.Fs;
 
 /// <summary>
-/// Verified chunk reads of one layer: the chunk store first; on a miss one fetch of the chunk's
-/// compressed member through the <see cref="IBlob"/>, decompression and digest verification
-/// (by the <see cref="EstargzReader"/>), then the store. Concurrent reads of one chunk share a
-/// single fetch. Failures become <see cref="FuseException"/> EIO, logged and counted once.
+/// Verified chunk reads of one layer. A read is served from the store (memory, then disk); on a
+/// miss the chunk's member is fetched in a request of its own and, beside it, the members that
+/// follow it in the blob (read-ahead), so later reads find them local. Concurrent reads of one
+/// chunk share a single fetch. Every chunk is decompressed and checked against its TOC digest
+/// before it is stored or served; failures become <see cref="FuseException"/> EIO, logged and
+/// counted. Prefetch and background fetch walk the members in blob order through
+/// <see cref="FetchMembersAsync"/>.
 /// </summary>
 internal sealed class ChunkReader
 {
     /// <summary>Chunks above this are refused: they would need one buffer of that size. The Go builder makes 4 MiB chunks.</summary>
     public const long MaxChunkSize = 64L * 1024 * 1024;
 
-    /// <summary>Chunks fetched ahead of sequential readers at once, at most.</summary>
-    public const int MaxPrefetches = 2;
+    /// <summary>Read-ahead requests of one layer in flight at most: more misses than this fetch only what they need.</summary>
+    private const int MaxReadAheads = 4;
 
     private readonly EstargzReader _reader;
     private readonly IBlob _blob;
     private readonly IChunkStore _store;
+    private readonly MemberTable _members;
     private readonly LayerStatistics _statistics;
+    private readonly FetchOptions _options;
+    private readonly FetchGate _gate;
     private readonly ILogger _logger;
+    private readonly KeyValuePair<string, object?> _layerTag;
     private readonly Lock _lock = new();
     private readonly Dictionary<Digest, Fetch> _inFlight = [];
-    private readonly long[] _memberOffsets;
-    private readonly long[] _fetchedMembers;
-    private int _prefetches;
+    private readonly long[] _localMembers;
+    private int _readAheads;
 
-    public ChunkReader(EstargzReader reader, IBlob blob, IChunkStore store, long[] memberOffsets, LayerStatistics statistics, ILogger logger)
+    public ChunkReader(EstargzReader reader, IBlob blob, IChunkStore store, MemberTable members, LayerStatistics statistics, FetchOptions options, FetchGate gate, ILogger logger)
     {
         _reader = reader;
         _blob = blob;
         _store = store;
+        _members = members;
         _statistics = statistics;
+        _options = options;
+        _gate = gate;
         _logger = logger;
-        _memberOffsets = memberOffsets;
-        _fetchedMembers = new long[(memberOffsets.Length + 63) / 64];
+        _layerTag = new("layer", blob.Digest.ToString());
+        _localMembers = new long[(members.Count + 63) / 64];
     }
 
-    /// <summary>Copies from the store only; false when the chunk must be fetched.</summary>
+    public MemberTable Members => _members;
+
+    /// <summary>Copies from memory only; false when the chunk must be read from disk or fetched.</summary>
     public bool TryCopyStored(in EstargzChunk chunk, int offset, Span<byte> destination) =>
         _store.TryCopy(chunk.Digest, offset, destination);
+
+    /// <summary>Whether every chunk of the file is local (memory or disk).</summary>
+    public bool IsLocal(IReadOnlyList<EstargzChunk> chunks)
+    {
+        foreach (var chunk in chunks)
+        {
+            if (!_store.Contains(chunk.Digest))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
 
     /// <summary>Copies <c>destination.Length</c> bytes from <paramref name="offset"/> of the verified chunk.</summary>
     public async ValueTask CopyAsync(EstargzChunk chunk, int offset, Memory<byte> destination, string path, CancellationToken cancellationToken)
     {
-        Fetch fetch;
-        bool owner;
+        if (_store.TryCopy(chunk.Digest, offset, destination.Span)
+            || await _store.TryReadAsync(chunk.Digest, offset, destination, cancellationToken).ConfigureAwait(false))
+        {
+            MarkLocal(_members.IndexOf(chunk.CompressedOffset));
+            return;
+        }
+        var member = _members.IndexOf(chunk.CompressedOffset);
+        Fetch? fetch;
+        Span? onDemand = null;
+        Span? readAhead = null;
         lock (_lock)
         {
-            if (_store.TryCopy(chunk.Digest, offset, destination.Span))
+            if (!_inFlight.TryGetValue(chunk.Digest, out fetch))
             {
-                return;
+                onDemand = RegisterSpan(member, member + 1, long.MaxValue, skipBusy: false, force: true)!;
+                fetch = _inFlight[chunk.Digest];
+                if (_options.ReadAheadBytes > 0 && _readAheads < MaxReadAheads)
+                {
+                    readAhead = RegisterSpan(member + 1, _members.Count, _options.ReadAheadBytes, skipBusy: false, force: false);
+                    if (readAhead is not null)
+                    {
+                        _readAheads++;
+                    }
+                }
             }
-            if (_inFlight.TryGetValue(chunk.Digest, out var existing))
-            {
-                fetch = existing;
-                fetch.References++;
-                owner = false;
-            }
-            else
-            {
-                fetch = new Fetch();
-                _inFlight[chunk.Digest] = fetch;
-                owner = true;
-            }
+            fetch.References++;
         }
         try
         {
-            if (owner)
+            if (readAhead is not null)
+            {
+                _ = Task.Run(() => RunReadAheadAsync(readAhead), CancellationToken.None);
+            }
+            if (onDemand is not null)
             {
                 // Not cancelled by this request's interrupt: other readers may be waiting for the same chunk.
-                await RunFetchAsync(chunk, fetch, path).ConfigureAwait(false);
+                _gate.Enter();
+                try
+                {
+                    using var timeout = new CancellationTokenSource(_options.Timeout);
+                    await RunSpanAsync(onDemand, FetchKind.OnDemand, timeout.Token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    _gate.Exit();
+                }
             }
             await fetch.Completion.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
             fetch.Buffer.AsSpan(offset, destination.Length).CopyTo(destination.Span);
@@ -87,122 +132,298 @@ internal sealed class ChunkReader
     }
 
     /// <summary>
-    /// Starts fetching <paramref name="chunk"/> into the store in the background, unless it is
-    /// there, already on its way, or <see cref="MaxPrefetches"/> are running: sequential readers
-    /// then find the next chunk decompressed (on another core) by the time they reach it.
+    /// Fetches every member in [<paramref name="first"/>, <paramref name="end"/>) that is not local or
+    /// already on its way, in requests of at most <see cref="FetchOptions.MaxRequestBytes"/>, at most
+    /// <paramref name="parallel"/> at once; <paramref name="beforeEach"/> runs before each request
+    /// (background fetch waits there for its turn). Failed members are logged and left for later.
+    /// Returns the compressed bytes fetched.
     /// </summary>
-    public void Prefetch(EstargzChunk chunk, string path)
+    public async Task<long> FetchMembersAsync(int first, int end, FetchKind kind, int parallel, Func<long, CancellationToken, ValueTask>? beforeEach, CancellationToken cancellationToken)
     {
-        Fetch fetch;
-        lock (_lock)
+        long fetched = 0;
+        var cursor = first;
+        var running = new List<Task<long>>();
+        while (true)
         {
-            if (_prefetches >= MaxPrefetches || _inFlight.ContainsKey(chunk.Digest) || _store.TryCopy(chunk.Digest, 0, []))
+            cancellationToken.ThrowIfCancellationRequested();
+            Span? span = null;
+            while (cursor < end && span is null)
             {
-                return;
-            }
-            fetch = new Fetch();
-            _inFlight[chunk.Digest] = fetch;
-            _prefetches++;
-        }
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                await RunFetchAsync(chunk, fetch, path).ConfigureAwait(false);
-            }
-            finally
-            {
+                // Members already in the store count as local (a cache from an earlier run).
+                var stored = true;
+                foreach (var chunk in _members.Chunks(cursor))
+                {
+                    stored &= _store.Contains(chunk.Chunk.Digest);
+                }
+                if (stored)
+                {
+                    MarkLocal(cursor++);
+                    continue;
+                }
                 lock (_lock)
                 {
-                    _prefetches--;
+                    span = RegisterSpan(cursor, end, _options.MaxRequestBytes, skipBusy: true, force: false);
                 }
-                Release(fetch);
+                cursor = span?.End ?? end;
             }
-        });
+            if (span is not null)
+            {
+                var next = span;
+                if (beforeEach is not null)
+                {
+                    try
+                    {
+                        await beforeEach(_members.End(next.Last) - _members.Offset(next.First), cancellationToken).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        FailSpan(next, new OperationCanceledException(cancellationToken));
+                        throw;
+                    }
+                }
+                running.Add(RunOwnedSpanAsync(next, kind, cancellationToken));
+            }
+            if (running.Count == 0)
+            {
+                return fetched;
+            }
+            if (running.Count >= parallel || span is null)
+            {
+                var done = await Task.WhenAny(running).ConfigureAwait(false);
+                running.Remove(done);
+                fetched += await done.ConfigureAwait(false);
+            }
+        }
     }
 
-    private async Task RunFetchAsync(EstargzChunk chunk, Fetch fetch, string path)
+    private async Task RunReadAheadAsync(Span span)
     {
         try
         {
-            fetch.Buffer = await FetchAsync(chunk, path).ConfigureAwait(false);
-            _store.Add(chunk.Digest, fetch.Buffer.AsSpan(0, (int)chunk.Size));
-            fetch.Completion.SetResult();
-        }
-        catch (Exception e)
-        {
-            fetch.Completion.SetException(e);
+            using var timeout = new CancellationTokenSource(_options.Timeout);
+            await RunOwnedSpanAsync(span, FetchKind.ReadAhead, timeout.Token).ConfigureAwait(false);
         }
         finally
         {
             lock (_lock)
             {
-                _inFlight.Remove(chunk.Digest);
+                _readAheads--;
             }
         }
     }
 
-    private async Task<byte[]> FetchAsync(EstargzChunk chunk, string path)
+    /// <summary>Runs a span nobody waits on directly: failures are logged by the span and only reported as 0 bytes.</summary>
+    private async Task<long> RunOwnedSpanAsync(Span span, FetchKind kind, CancellationToken cancellationToken)
     {
-        if (chunk.Size > MaxChunkSize || chunk.CompressedLength > MaxChunkSize * 2)
-        {
-            Log.ChunkTooLarge(_logger, _blob.Digest, path, chunk.FileOffset, Math.Max(chunk.Size, chunk.CompressedLength), MaxChunkSize);
-            _statistics.AddReadFailure();
-            throw new FuseException(Errno.EIO, $"chunk of '{path}' is too large");
-        }
-        var length = (int)chunk.CompressedLength;
-        var compressed = ArrayPool<byte>.Shared.Rent(length);
-        var output = ArrayPool<byte>.Shared.Rent((int)chunk.Size);
         try
         {
+            return await RunSpanAsync(span, kind, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is FuseException or OperationCanceledException)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>
+    /// Registers a fetch for every chunk of the members from <paramref name="first"/> on (below
+    /// <paramref name="end"/>, up to <paramref name="maxBytes"/> of compressed bytes, the first
+    /// member always) that is neither stored nor in flight. The span stops at the first member that
+    /// is, unless nothing was taken yet and <paramref name="skipBusy"/> lets it skip ahead;
+    /// <paramref name="force"/> takes the first member even if part of it is in flight. Caller holds the lock.
+    /// </summary>
+    private Span? RegisterSpan(int first, int end, long maxBytes, bool skipBusy, bool force)
+    {
+        var start = first;
+        var last = -1;
+        for (var member = first; member < end; member++)
+        {
+            if (last >= 0 && _members.End(member) - _members.Offset(start) > maxBytes)
+            {
+                break;
+            }
+            var busy = false;
+            foreach (var chunk in _members.Chunks(member))
+            {
+                busy |= _inFlight.ContainsKey(chunk.Chunk.Digest);
+            }
+            if (!(force && member == first) && (busy || (member != first && AllStored(member))))
+            {
+                if (last < 0 && skipBusy)
+                {
+                    start = member + 1;
+                    continue;
+                }
+                break;
+            }
+            last = member;
+        }
+        if (last < 0)
+        {
+            return null;
+        }
+        var owned = new List<(MemberChunk, Fetch)>();
+        for (var member = start; member <= last; member++)
+        {
+            foreach (var chunk in _members.Chunks(member))
+            {
+                var fetch = new Fetch();
+                if (_inFlight.TryAdd(chunk.Chunk.Digest, fetch))
+                {
+                    owned.Add((chunk, fetch));
+                }
+            }
+        }
+        return new Span(start, last, owned);
+    }
+
+    private bool AllStored(int member)
+    {
+        foreach (var chunk in _members.Chunks(member))
+        {
+            if (!_store.Contains(chunk.Chunk.Digest))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>One Range request for the span's members, then decompression, verification and storing of each chunk.</summary>
+    private async Task<long> RunSpanAsync(Span span, FetchKind kind, CancellationToken cancellationToken)
+    {
+        var start = _members.Offset(span.First);
+        var length = _members.End(span.Last) - start;
+        var firstPath = _members.Chunks(span.First)[0].Path;
+        if (length > MaxChunkSize * 2 + _options.MaxRequestBytes)
+        {
+            var chunk = _members.Chunks(span.First)[0].Chunk;
+            Log.ChunkTooLarge(_logger, _blob.Digest, firstPath, chunk.FileOffset, length, MaxChunkSize);
+            _statistics.AddReadFailure();
+            var error = new FuseException(Errno.EIO, $"chunk of '{firstPath}' is too large");
+            FailSpan(span, error);
+            throw error;
+        }
+        var compressed = ArrayPool<byte>.Shared.Rent((int)length);
+        try
+        {
+            var started = Stopwatch.GetTimestamp();
             try
             {
                 _statistics.AddBlobRead();
-                await _blob.ReadAsync(chunk.CompressedOffset, compressed.AsMemory(0, length), CancellationToken.None).ConfigureAwait(false);
+                await _blob.ReadAsync(start, compressed.AsMemory(0, (int)length), cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception e)
             {
                 _statistics.AddReadFailure();
-                Log.ChunkReadFailed(_logger, _blob.Digest, path, chunk.FileOffset, e);
-                throw new FuseException($"reading a chunk of '{path}' failed", e);
+                FsMetrics.FetchFailed(_layerTag);
+                var timedOut = e is OperationCanceledException && kind is FetchKind.OnDemand or FetchKind.ReadAhead;
+                Log.ChunkReadFailed(_logger, _blob.Digest, firstPath, FsMetrics.KindName(kind), length, timedOut ? "timed out" : e.Message, e);
+                var error = new FuseException($"reading '{firstPath}' from the blob failed: {e.Message}", e);
+                FailSpan(span, error);
+                throw error;
             }
-            MarkFetched(chunk);
-            try
+            var failed = new HashSet<int>();
+            foreach (var (chunk, fetch) in span.Owned)
             {
-                _reader.ReadChunk(chunk, compressed.AsSpan(0, length), output);
+                var member = _members.IndexOf(chunk.Chunk.CompressedOffset);
+                var memberStart = (int)(_members.Offset(member) - start);
+                if (!await CompleteChunkAsync(chunk, fetch, compressed.AsMemory(memberStart, (int)_members.Length(member))).ConfigureAwait(false))
+                {
+                    failed.Add(member);
+                }
             }
-            catch (Exception e) when (e is DigestMismatchException or EstargzFormatException)
+            for (var member = span.First; member <= span.Last; member++)
             {
-                _statistics.AddVerificationFailure();
-                Log.VerificationFailed(_logger, _blob.Digest, path, chunk.FileOffset, e);
-                throw new FuseException($"a chunk of '{path}' failed verification", e);
+                if (!failed.Contains(member))
+                {
+                    MarkLocal(member);
+                }
             }
-            _statistics.AddDecompressed();
-            var result = output;
-            output = null;
-            return result;
+            FsMetrics.Fetched(_layerTag, kind, length, Stopwatch.GetElapsedTime(started).TotalSeconds);
+            return length;
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(compressed);
-            if (output is not null)
-            {
-                ArrayPool<byte>.Shared.Return(output);
-            }
         }
     }
 
-    private void MarkFetched(in EstargzChunk chunk)
+    /// <summary>Decompresses and verifies one chunk, hands it to its waiters, then stores it; false if it failed.</summary>
+    private async ValueTask<bool> CompleteChunkAsync(MemberChunk item, Fetch fetch, ReadOnlyMemory<byte> member)
     {
-        var index = Array.BinarySearch(_memberOffsets, chunk.CompressedOffset);
-        if (index < 0)
+        var (chunk, path) = item;
+        if (chunk.Size > MaxChunkSize)
+        {
+            Log.ChunkTooLarge(_logger, _blob.Digest, path, chunk.FileOffset, chunk.Size, MaxChunkSize);
+            _statistics.AddReadFailure();
+            Finish(chunk.Digest, fetch, new FuseException(Errno.EIO, $"chunk of '{path}' is too large"));
+            return false;
+        }
+        var output = ArrayPool<byte>.Shared.Rent((int)chunk.Size);
+        try
+        {
+            _reader.ReadChunk(chunk, member.Span, output);
+        }
+        catch (Exception e) when (e is DigestMismatchException or EstargzFormatException or InvalidDataException)
+        {
+            ArrayPool<byte>.Shared.Return(output);
+            _statistics.AddVerificationFailure();
+            FsMetrics.VerificationFailed(_layerTag);
+            Log.VerificationFailed(_logger, _blob.Digest, path, chunk.FileOffset, e);
+            Finish(chunk.Digest, fetch, new FuseException($"a chunk of '{path}' failed verification", e));
+            return false;
+        }
+        _statistics.AddDecompressed();
+        fetch.Buffer = output;
+        fetch.Completion.SetResult();
+        try
+        {
+            await _store.AddAsync(chunk.Digest, output.AsMemory(0, (int)chunk.Size), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Log.StoreFailed(_logger, _blob.Digest, path, e);
+        }
+        Finish(chunk.Digest, fetch, null);
+        return true;
+    }
+
+    /// <summary>Ends a fetch: fails it (if not done), takes it out of the in-flight table, drops the span's reference.</summary>
+    private void Finish(Digest digest, Fetch fetch, Exception? error)
+    {
+        if (error is not null)
+        {
+            fetch.Completion.TrySetException(error);
+        }
+        lock (_lock)
+        {
+            if (_inFlight.TryGetValue(digest, out var current) && current == fetch)
+            {
+                _inFlight.Remove(digest);
+            }
+        }
+        Release(fetch);
+    }
+
+    private void FailSpan(Span span, Exception error)
+    {
+        foreach (var (chunk, fetch) in span.Owned)
+        {
+            Finish(chunk.Chunk.Digest, fetch, error);
+        }
+    }
+
+    private void MarkLocal(int member)
+    {
+        if (member < 0)
         {
             return;
         }
-        var bit = 1L << (index & 63);
-        if ((Interlocked.Or(ref _fetchedMembers[index >> 6], bit) & bit) == 0)
+        var bit = 1L << (member & 63);
+        if ((Interlocked.Or(ref _localMembers[member >> 6], bit) & bit) == 0)
         {
-            _statistics.AddFetched(chunk.CompressedLength);
+            _statistics.AddFetched(_members.Length(member));
         }
     }
 
@@ -220,14 +441,26 @@ internal sealed class ChunkReader
         }
     }
 
-    /// <summary>One fetch in flight and the readers waiting for it; the last one to let go returns the buffer.</summary>
+    /// <summary>Members [First, Last] of one request and the fetches it registered (and must finish).</summary>
+    private sealed class Span(int first, int last, List<(MemberChunk Chunk, Fetch Fetch)> owned)
+    {
+        public int First => first;
+
+        public int Last => last;
+
+        public int End => last + 1;
+
+        public List<(MemberChunk Chunk, Fetch Fetch)> Owned => owned;
+    }
+
+    /// <summary>One chunk on its way and the readers waiting for it; the last one to let go returns the buffer.</summary>
     private sealed class Fetch
     {
         public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public byte[] Buffer { get; set; } = [];
 
-        /// <summary>Guarded by the reader's lock.</summary>
+        /// <summary>Guarded by the reader's lock; the span that fetches the chunk holds one.</summary>
         public int References { get; set; } = 1;
     }
 }

@@ -4,27 +4,32 @@ using Snapshotter.Oci;
 namespace Snapshotter.Fs;
 
 /// <summary>
-/// Where verified, decompressed chunks are kept between reads, keyed by chunk digest (content
-/// addressed, so identical chunks of different files or layers share an entry). The bounded
-/// in-memory <see cref="MemoryChunkStore"/> now; the on-disk chunk cache replaces it later.
-/// Implementations are thread-safe and bounded; only verified data is ever added.
+/// Where one layer's verified, decompressed chunks are kept between reads, keyed by chunk digest
+/// (content addressed). The on-disk chunk cache with its memory tier in the daemon; the bounded
+/// in-memory <see cref="MemoryChunkStore"/> when there is none. Implementations are thread-safe
+/// and bounded, only verified data is ever added, and nothing that fails its digest is returned.
 /// </summary>
 public interface IChunkStore
 {
     /// <summary>
-    /// Copies <c>destination.Length</c> bytes from <paramref name="offset"/> of the chunk into
-    /// <paramref name="destination"/>; false when the chunk is not held. An empty destination
-    /// just asks whether it is.
+    /// Copies <c>destination.Length</c> bytes from <paramref name="offset"/> of the chunk from
+    /// memory, without I/O (the FUSE hot path); false when memory does not hold it.
     /// </summary>
     bool TryCopy(Digest chunk, int offset, Span<byte> destination);
 
+    /// <summary>Like <see cref="TryCopy"/>, but also from disk; false on a miss.</summary>
+    ValueTask<bool> TryReadAsync(Digest chunk, int offset, Memory<byte> destination, CancellationToken cancellationToken);
+
+    /// <summary>Whether the chunk is held (memory or disk); cheap, no verification.</summary>
+    bool Contains(Digest chunk);
+
     /// <summary>Offers a whole verified chunk; the store may keep a copy or ignore it.</summary>
-    void Add(Digest chunk, ReadOnlySpan<byte> data);
+    ValueTask AddAsync(Digest chunk, ReadOnlyMemory<byte> data, CancellationToken cancellationToken);
 }
 
 /// <summary>
-/// The few most recently used chunks, in pooled buffers, bounded by <see cref="CapacityBytes"/>:
-/// enough that the kernel's 4 KiB–1 MiB sequential reads of one 4 MiB chunk decompress it once.
+/// The most recently used chunks, in pooled buffers, bounded by <see cref="CapacityBytes"/>: the
+/// store of a layer mounted without the on-disk cache (tools, tests).
 /// </summary>
 public sealed class MemoryChunkStore : IChunkStore, IDisposable
 {
@@ -76,7 +81,24 @@ public sealed class MemoryChunkStore : IChunkStore, IDisposable
         }
     }
 
-    public void Add(Digest chunk, ReadOnlySpan<byte> data)
+    public ValueTask<bool> TryReadAsync(Digest chunk, int offset, Memory<byte> destination, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(TryCopy(chunk, offset, destination.Span));
+
+    public bool Contains(Digest chunk)
+    {
+        lock (_lock)
+        {
+            return _byDigest.ContainsKey(chunk);
+        }
+    }
+
+    public ValueTask AddAsync(Digest chunk, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        Add(chunk, data.Span);
+        return ValueTask.CompletedTask;
+    }
+
+    private void Add(Digest chunk, ReadOnlySpan<byte> data)
     {
         if (data.Length > CapacityBytes || data.Length == 0)
         {

@@ -192,11 +192,6 @@ internal sealed class LayerFileSystem : IFuseFileSystem
             var chunk = node.Chunks[index];
             var within = (int)(offset + done - chunk.FileOffset);
             var count = (int)Math.Min(buffer.Length - done, chunk.Size - within);
-            // A miss right after the previous chunk (or at the start) looks sequential: fetch the next one ahead.
-            if (index + 1 < node.Chunks.Count && (index == 0 || _chunks.TryCopyStored(node.Chunks[index - 1], 0, [])))
-            {
-                _chunks.Prefetch(node.Chunks[index + 1], node.Path);
-            }
             await _chunks.CopyAsync(chunk, within, buffer.Slice(done, count), node.Path, cancellationToken).ConfigureAwait(false);
             done += count;
             index++;

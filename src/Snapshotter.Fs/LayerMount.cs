@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using System.Diagnostics;
 using Snapshotter.Estargz;
+using Snapshotter.Fs.Fetching;
 using Snapshotter.Fuse;
 using Snapshotter.Oci;
 
@@ -17,10 +19,12 @@ public sealed class LayerMount : IDisposable
     private readonly FuseServer _server;
     private readonly Passthrough? _passthrough;
     private readonly MemoryChunkStore? _ownStore;
+    private readonly CancellationTokenSource _lifetime;
     private readonly ILogger _logger;
     private int _disposed;
 
-    private LayerMount(FuseMount mount, FuseServer server, Passthrough? passthrough, MemoryChunkStore? ownStore, LayerStatistics statistics, Digest layer, ILogger logger)
+    private LayerMount(FuseMount mount, FuseServer server, Passthrough? passthrough, MemoryChunkStore? ownStore, LayerStatistics statistics, Digest layer,
+        CancellationTokenSource lifetime, Task prefetch, ILogger logger)
     {
         _mount = mount;
         _server = server;
@@ -28,8 +32,13 @@ public sealed class LayerMount : IDisposable
         _ownStore = ownStore;
         Statistics = statistics;
         LayerDigest = layer;
+        _lifetime = lifetime;
+        PrefetchCompletion = prefetch;
         _logger = logger;
     }
+
+    /// <summary>Completes when the prefetch region is local (or failed: reads then fetch on demand); never faults.</summary>
+    public Task PrefetchCompletion { get; }
 
     public string MountPoint => _mount.MountPoint;
 
@@ -63,10 +72,12 @@ public sealed class LayerMount : IDisposable
         loggerFactory ??= NullLoggerFactory.Instance;
         var logger = loggerFactory.CreateLogger<LayerMount>();
 
+        options.Fetch.Validate();
         var tree = LayerTree.Build(reader, options.OpaqueXattr);
-        var statistics = new LayerStatistics();
+        var statistics = new LayerStatistics(tree.Members.TotalCompressedBytes);
         var ownStore = options.ChunkStore is null ? new MemoryChunkStore(options.RecentChunkBytes) : null;
-        var chunks = new ChunkReader(reader, blob, options.ChunkStore ?? ownStore!, tree.MemberOffsets, statistics, logger);
+        var gate = options.Background?.Gate ?? new FetchGate();
+        var chunks = new ChunkReader(reader, blob, options.ChunkStore ?? ownStore!, tree.Members, statistics, options.Fetch, gate, logger);
         var passthrough = options.PassthroughDirectory is { } directory ? new Passthrough(directory, chunks, blob.Digest, logger) : null;
         var fileSystem = new LayerFileSystem(tree, chunks, blob, statistics, options.AttributeTimeout, passthrough);
 
@@ -83,7 +94,10 @@ public sealed class LayerMount : IDisposable
                 SetReadAhead(mount.MountPoint, readAhead, blob.Digest, logger);
             }
             Log.Mounted(logger, blob.Digest, mount.MountPoint, tree.Count, tree.TotalFileBytes);
-            return new LayerMount(mount, server, passthrough, ownStore, statistics, blob.Digest, logger);
+            FsMetrics.Track(statistics, blob.Digest.ToString());
+            var lifetime = new CancellationTokenSource();
+            var prefetch = PrefetchThenBackgroundAsync(reader, chunks, statistics, blob.Digest, options, logger, lifetime.Token);
+            return new LayerMount(mount, server, passthrough, ownStore, statistics, blob.Digest, lifetime, prefetch, logger);
         }
         catch
         {
@@ -94,6 +108,46 @@ public sealed class LayerMount : IDisposable
             ownStore?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Fetches the prefetch region (what lies before <c>.prefetch.landmark</c>), then hands the layer to background fetch.</summary>
+    private static async Task PrefetchThenBackgroundAsync(EstargzReader reader, ChunkReader chunks, LayerStatistics statistics, Digest layer,
+        LayerMountOptions options, ILogger logger, CancellationToken lifetime)
+    {
+        await Task.Yield();
+        var end = PrefetchEnd(reader, chunks.Members, options.Prefetch);
+        if (end > 0)
+        {
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                var bytes = await chunks.FetchMembersAsync(0, end, FetchKind.Prefetch, options.Fetch.PrefetchRequests, null, lifetime).ConfigureAwait(false);
+                Log.Prefetched(logger, layer, bytes, end, Stopwatch.GetElapsedTime(started).TotalSeconds);
+            }
+            catch (OperationCanceledException) when (lifetime.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                Log.PrefetchFailed(logger, layer, e);
+            }
+        }
+        options.Background?.Enqueue(chunks, statistics, layer, lifetime);
+    }
+
+    /// <summary>How many members (from the start of the blob) prefetch covers.</summary>
+    internal static int PrefetchEnd(EstargzReader reader, MemberTable members, PrefetchOptions options)
+    {
+        if (!options.Enabled || reader.HasNoPrefetchLandmark)
+        {
+            return 0;
+        }
+        if (reader.PrefetchLandmarkOffset is { } landmark)
+        {
+            return members.CountBefore(landmark);
+        }
+        return options.SizeWithoutLandmark > 0 ? members.CountBefore(options.SizeWithoutLandmark) : 0;
     }
 
     /// <summary>Sets read_ahead_kb of the mount's bdi, found by its device number in /proc/self/mountinfo.</summary>
@@ -131,10 +185,13 @@ public sealed class LayerMount : IDisposable
         {
             Log.UnmountFailed(_logger, LayerDigest, MountPoint, e);
         }
+        _lifetime.Cancel();
         _server.Stop();
         _mount.Dispose();
+        FsMetrics.Untrack(Statistics);
         _passthrough?.Dispose();
         _ownStore?.Dispose();
+        _lifetime.Dispose();
         Log.Unmounted(_logger, LayerDigest, MountPoint);
     }
 }

@@ -13,8 +13,15 @@ public sealed record LayerMountOptions
     /// <summary>Bytes of recently decompressed chunks kept in memory (per layer unless <see cref="ChunkStore"/> is shared).</summary>
     public long RecentChunkBytes { get; init; } = 32L * 1024 * 1024;
 
-    /// <summary>A chunk store to use instead of a private <see cref="MemoryChunkStore"/> (the chunk cache, later).</summary>
+    /// <summary>The layer's chunk store (the daemon's on-disk cache) instead of a private <see cref="MemoryChunkStore"/>.</summary>
     public IChunkStore? ChunkStore { get; init; }
+
+    public FetchOptions Fetch { get; init; } = FetchOptions.Default;
+
+    public PrefetchOptions Prefetch { get; init; } = PrefetchOptions.Default;
+
+    /// <summary>Fetches the rest of the layer after its prefetch (shared by the daemon's layers); null: only what is read.</summary>
+    public BackgroundFetcher? Background { get; init; }
 
     /// <summary>
     /// When set, files are written out verified to this directory after their first open and later

@@ -3,6 +3,17 @@ namespace Snapshotter.Fs;
 /// <summary>Counters of one mounted layer, read by the status file and (later) the metrics endpoint. Thread-safe.</summary>
 public sealed class LayerStatistics
 {
+    public LayerStatistics(long compressedBytes = 0)
+    {
+        CompressedBytes = compressedBytes;
+    }
+
+    /// <summary>Compressed bytes of all the layer's chunk members: <see cref="FetchedBytes"/> when fully local.</summary>
+    public long CompressedBytes { get; }
+
+    /// <summary>Whether every chunk member is local (fetched, or found in the cache).</summary>
+    public bool IsFullyLocal => FetchedBytes >= CompressedBytes;
+
     private long _fetchedBytes;
     private long _blobReads;
     private long _chunksDecompressed;
@@ -10,7 +21,7 @@ public sealed class LayerStatistics
     private long _readFailures;
     private long _readRequests;
 
-    /// <summary>Compressed bytes of distinct chunk members fetched from the blob at least once.</summary>
+    /// <summary>Compressed bytes of distinct chunk members local so far: fetched, or found in the cache.</summary>
     public long FetchedBytes => Interlocked.Read(ref _fetchedBytes);
 
     /// <summary>Reads issued to the <see cref="IBlob"/> (one per chunk member fetched, repeats included).</summary>

@@ -1,5 +1,6 @@
 using System.Text;
 using Snapshotter.Estargz;
+using Snapshotter.Fs.Fetching;
 
 namespace Snapshotter.Fs;
 
@@ -130,11 +131,11 @@ internal sealed class LayerTree
 
     private readonly Node[] _byIno;
 
-    private LayerTree(Node root, Node[] byIno, long[] memberOffsets, long totalFileBytes, Node statusDirectory, Node statusFile)
+    private LayerTree(Node root, Node[] byIno, MemberTable members, long totalFileBytes, Node statusDirectory, Node statusFile)
     {
         Root = root;
         _byIno = byIno;
-        MemberOffsets = memberOffsets;
+        Members = members;
         TotalFileBytes = totalFileBytes;
         StatusDirectory = statusDirectory;
         StatusFile = statusFile;
@@ -147,8 +148,8 @@ internal sealed class LayerTree
 
     public Node StatusFile { get; }
 
-    /// <summary>Sorted, distinct blob offsets of every chunk member.</summary>
-    public long[] MemberOffsets { get; }
+    /// <summary>Every chunk member of the layer's files, in blob order.</summary>
+    public MemberTable Members { get; }
 
     public long TotalFileBytes { get; }
 
@@ -163,7 +164,6 @@ internal sealed class LayerTree
         ArgumentNullException.ThrowIfNull(reader);
         var nodes = new List<Node> { null! };
         var byEntry = new Dictionary<TocEntry, Node>(ReferenceEqualityComparer.Instance);
-        var members = new HashSet<long>();
         long totalBytes = 0;
         var opaqueName = Encoding.UTF8.GetBytes(opaqueXattr);
 
@@ -181,10 +181,6 @@ internal sealed class LayerTree
             if (node.IsRegular)
             {
                 totalBytes += node.Size;
-                foreach (var chunk in node.Chunks)
-                {
-                    members.Add(chunk.CompressedOffset);
-                }
             }
             return node;
         }
@@ -292,9 +288,8 @@ internal sealed class LayerTree
         nodes.Add(statusFile);
         statusDirectory.Children = [new DirectoryEntry(Encoding.UTF8.GetBytes(StatusFileName), statusFile)];
 
-        var offsets = members.ToArray();
-        Array.Sort(offsets);
-        return new LayerTree(root, [.. nodes], offsets, totalBytes, statusDirectory, statusFile);
+        var members = MemberTable.Build(nodes.Skip(1).Where(n => n.IsRegular && n.Kind == NodeKind.Entry));
+        return new LayerTree(root, [.. nodes], members, totalBytes, statusDirectory, statusFile);
     }
 
     private static void CountLinks(Node root)

@@ -8,8 +8,11 @@ internal static partial class Log
     [LoggerMessage(1, LogLevel.Error, "Layer {Layer}: chunk at file offset {FileOffset} of '{Path}' failed verification; answered EIO")]
     public static partial void VerificationFailed(ILogger logger, Digest layer, string path, long fileOffset, Exception exception);
 
-    [LoggerMessage(2, LogLevel.Error, "Layer {Layer}: reading chunk at file offset {FileOffset} of '{Path}' from the blob failed; answered EIO")]
-    public static partial void ChunkReadFailed(ILogger logger, Digest layer, string path, long fileOffset, Exception exception);
+    [LoggerMessage(2, LogLevel.Error, "Layer {Layer}: {Kind} fetch of {Bytes} bytes from '{Path}' on failed ({Reason}); waiting reads answered EIO")]
+    public static partial void ChunkReadFailed(ILogger logger, Digest layer, string path, string kind, long bytes, string reason, Exception exception);
+
+    [LoggerMessage(9, LogLevel.Warning, "Layer {Layer}: a verified chunk of '{Path}' could not be stored; it is served and will be fetched again when needed")]
+    public static partial void StoreFailed(ILogger logger, Digest layer, string path, Exception exception);
 
     [LoggerMessage(3, LogLevel.Error, "Layer {Layer}: chunk at file offset {FileOffset} of '{Path}' is {Size} bytes, above the limit of {Limit}; answered EIO")]
     public static partial void ChunkTooLarge(ILogger logger, Digest layer, string path, long fileOffset, long size, long limit);
@@ -28,4 +31,16 @@ internal static partial class Log
 
     [LoggerMessage(7, LogLevel.Warning, "Layer {Layer}: '{Path}' could not be made a passthrough file")]
     public static partial void PassthroughFailed(ILogger logger, Digest layer, string path, Exception exception);
+
+    [LoggerMessage(10, LogLevel.Information, "Layer {Layer} is fully local: background fetch brought {Bytes} bytes in {Seconds:F1} s")]
+    public static partial void LayerFullyLocal(ILogger logger, Digest layer, long bytes, double seconds);
+
+    [LoggerMessage(11, LogLevel.Warning, "Layer {Layer}: background fetch left it incomplete ({Fetched} of {Total} bytes local); trying again in {Seconds} s")]
+    public static partial void BackgroundFetchIncomplete(ILogger logger, Digest layer, long fetched, long total, double seconds);
+
+    [LoggerMessage(12, LogLevel.Information, "Layer {Layer}: prefetched {Bytes} bytes ({Members} members) in {Seconds:F2} s")]
+    public static partial void Prefetched(ILogger logger, Digest layer, long bytes, int members, double seconds);
+
+    [LoggerMessage(13, LogLevel.Warning, "Layer {Layer}: prefetch failed; reads fetch on demand")]
+    public static partial void PrefetchFailed(ILogger logger, Digest layer, Exception exception);
 }

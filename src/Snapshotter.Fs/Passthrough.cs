@@ -91,10 +91,6 @@ internal sealed class Passthrough : IDisposable
                             index++;
                         }
                         var chunk = node.Chunks[index];
-                        if (index + 1 < node.Chunks.Count)
-                        {
-                            _chunks.Prefetch(node.Chunks[index + 1], node.Path);
-                        }
                         var within = (int)(offset - chunk.FileOffset);
                         var count = (int)Math.Min(Step, chunk.Size - within);
                         await _chunks.CopyAsync(chunk, within, buffer.AsMemory(0, count), node.Path, _stop.Token).ConfigureAwait(false);

@@ -1,14 +1,17 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Snapshotter.Estargz;
+using Snapshotter.Fuse;
 using Snapshotter.Oci;
 using Snapshotter.Testing;
 using Snapshotter.Testing.Tar;
 
 namespace Snapshotter.Fs.Tests;
 
-/// <summary>The chunk read path without FUSE: shared fetches, the bounded store, verification.</summary>
+/// <summary>The chunk read path without FUSE: shared fetches, read-ahead, merged requests, the bounded store, verification, timeouts.</summary>
 public sealed class ChunkReaderTests
 {
+    private static readonly FetchOptions NoReadAhead = new() { ReadAheadBytes = 0 };
+
     [Fact]
     public async Task Concurrent_reads_of_one_chunk_share_one_fetch_and_later_reads_hit_the_store()
     {
@@ -16,8 +19,8 @@ public sealed class ChunkReaderTests
         var content = SampleLayers.Pattern(1024 * 1024, 3);
         var layer = await TestLayers.BuildAsync(new TarBuilder().File("f", content).Build(), temp.Combine("layer.esgz"),
             new EstargzBuildOptions { ChunkSize = 256 * 1024, CompressionLevel = 1 });
-        var (blob, node, store, statistics, chunks) = await OpenAsync(layer, 300 * 1024);
-        using var disposeStore = store;
+        using var fixture = await ReaderFixture.OpenAsync(layer, 300 * 1024, NoReadAhead);
+        var (blob, node, store, statistics, chunks) = fixture;
         var chunk = node.Chunks[1];
 
         blob.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -49,29 +52,63 @@ public sealed class ChunkReaderTests
     }
 
     [Fact]
-    public async Task A_prefetched_chunk_is_served_from_the_store_without_a_second_fetch()
+    public async Task A_miss_reads_ahead_in_blob_order_so_the_next_files_are_local_without_another_round_trip()
     {
         using var temp = new TempDirectory("fs-chunks");
-        var content = SampleLayers.Pattern(600_000, 5);
-        var layer = await TestLayers.BuildAsync(new TarBuilder().File("f", content).Build(), temp.Combine("layer.esgz"),
-            new EstargzBuildOptions { ChunkSize = 256 * 1024, CompressionLevel = 1 });
-        var (_, node, store, statistics, chunks) = await OpenAsync(layer, 1024 * 1024);
-        using var disposeStore = store;
-        var chunk = node.Chunks[2];
-
-        chunks.Prefetch(chunk, "f");
-        chunks.Prefetch(chunk, "f");
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!chunks.TryCopyStored(chunk, 0, []) && DateTime.UtcNow < deadline)
+        var tar = new TarBuilder();
+        for (var i = 0; i < 8; i++)
         {
-            await Task.Delay(10, TestContext.Current.CancellationToken);
+            tar.File($"f{i}", SampleLayers.Pattern(50_000, i));
         }
-        var buffer = new byte[1000];
-        await chunks.CopyAsync(chunk, 5, buffer, "f", TestContext.Current.CancellationToken);
+        var layer = await TestLayers.BuildAsync(tar.Build(), temp.Combine("layer.esgz"), new EstargzBuildOptions { CompressionLevel = 1 });
+        using var fixture = await ReaderFixture.OpenAsync(layer, 4 << 20, new FetchOptions { ReadAheadBytes = 1 << 20 });
+        var files = Enumerable.Range(0, 8).Select(i => fixture.Tree.Root.FindChild(System.Text.Encoding.UTF8.GetBytes($"f{i}"))!).ToArray();
 
-        Assert.True(content.AsSpan((int)chunk.FileOffset + 5, buffer.Length).SequenceEqual(buffer));
-        Assert.Equal(1, statistics.BlobReads);
-        Assert.Equal(1, statistics.ChunksDecompressed);
+        await fixture.Chunks.CopyAsync(files[0].Chunks[0], 0, new byte[10], "f0", TestContext.Current.CancellationToken);
+        await WaitUntilAsync(() => fixture.Statistics.IsFullyLocal);
+
+        // One request for f0's member, one for everything after it; then every file is served locally.
+        Assert.Equal(2, fixture.Statistics.BlobReads);
+        for (var i = 1; i < files.Length; i++)
+        {
+            var buffer = new byte[50_000];
+            await fixture.Chunks.CopyAsync(files[i].Chunks[0], 0, buffer, files[i].Path, TestContext.Current.CancellationToken);
+            Assert.Equal(SampleLayers.Pattern(50_000, i), buffer);
+        }
+        Assert.Equal(2, fixture.Statistics.BlobReads);
+        Assert.Equal(8, fixture.Statistics.ChunksDecompressed);
+    }
+
+    [Fact]
+    public async Task Fetching_members_merges_neighbours_into_bounded_requests_and_skips_what_is_local()
+    {
+        using var temp = new TempDirectory("fs-chunks");
+        var tar = new TarBuilder();
+        for (var i = 0; i < 20; i++)
+        {
+            tar.File($"f{i:D2}", SampleLayers.Pattern(100_000, i));
+        }
+        var layer = await TestLayers.BuildAsync(tar.Build(), temp.Combine("layer.esgz"), new EstargzBuildOptions { CompressionLevel = 1 });
+        using var fixture = await ReaderFixture.OpenAsync(layer, 16 << 20, NoReadAhead with { MaxRequestBytes = 512 * 1024 });
+        var members = fixture.Tree.Members;
+        var first = fixture.Tree.Root.FindChild("f00"u8)!;
+        await fixture.Chunks.CopyAsync(first.Chunks[0], 0, new byte[1], "f00", TestContext.Current.CancellationToken);
+
+        var fetched = await fixture.Chunks.FetchMembersAsync(0, members.Count, FetchKind.Background, 2, null, TestContext.Current.CancellationToken);
+
+        Assert.True(fixture.Statistics.IsFullyLocal);
+        Assert.Equal(members.TotalCompressedBytes - members.Length(0), fetched);
+        // Each request stays within the bound (one member more at most), so 19 members of ~100 KB take several, not 19.
+        var requests = fixture.Statistics.BlobReads - 1;
+        Assert.InRange(requests, (int)Math.Ceiling(fetched / (512.0 * 1024)), 19 / 2);
+        Assert.Equal(0, await fixture.Chunks.FetchMembersAsync(0, members.Count, FetchKind.Background, 2, null, TestContext.Current.CancellationToken));
+        for (var i = 0; i < 20; i++)
+        {
+            var node = fixture.Tree.Root.FindChild(System.Text.Encoding.UTF8.GetBytes($"f{i:D2}"))!;
+            var buffer = new byte[100_000];
+            Assert.True(fixture.Chunks.TryCopyStored(node.Chunks[0], 0, buffer));
+            Assert.Equal(SampleLayers.Pattern(100_000, i), buffer);
+        }
     }
 
     [Fact]
@@ -80,50 +117,95 @@ public sealed class ChunkReaderTests
         using var temp = new TempDirectory("fs-chunks");
         var valid = await TestLayers.BuildAsync(new TarBuilder().File("f", SampleLayers.Pattern(100_000, 4)).Build(), temp.Combine("layer.esgz"));
         var bad = TestLayers.EditToc(valid, toc => toc.Entries.Single(e => e.Name == "f").ChunkDigest = Digest.Compute("other"u8).Value, temp.Combine("bad.esgz"));
-        var (blob, node, store, statistics, chunks) = await OpenAsync(bad, 1024 * 1024);
-        using var disposeStore = store;
-        var chunk = node.Chunks[0];
+        using var fixture = await ReaderFixture.OpenAsync(bad, 1024 * 1024, FetchOptions.Default);
+        var chunk = fixture.File.Chunks[0];
 
-        blob.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var reads = Enumerable.Range(0, 4).Select(_ => chunks.CopyAsync(chunk, 0, new byte[10], "f", TestContext.Current.CancellationToken).AsTask()).ToArray();
-        blob.Gate.SetResult();
+        fixture.Blob.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reads = Enumerable.Range(0, 4).Select(_ => fixture.Chunks.CopyAsync(chunk, 0, new byte[10], "f", TestContext.Current.CancellationToken).AsTask()).ToArray();
+        fixture.Blob.Gate.SetResult();
 
         foreach (var read in reads)
         {
-            var error = await Assert.ThrowsAsync<Fuse.FuseException>(() => read);
-            Assert.Equal(Fuse.Errno.EIO, error.Errno);
+            var error = await Assert.ThrowsAsync<FuseException>(() => read);
+            Assert.Equal(Errno.EIO, error.Errno);
         }
-        Assert.Equal(1, statistics.VerificationFailures);
-        Assert.False(chunks.TryCopyStored(chunk, 0, new byte[1]));
+        Assert.Equal(1, fixture.Statistics.VerificationFailures);
+        Assert.False(fixture.Chunks.TryCopyStored(chunk, 0, new byte[1]));
+        Assert.False(fixture.Statistics.IsFullyLocal);
     }
 
-    /// <summary>Opens <paramref name="layer"/> through a <see cref="GatedBlob"/> and a chunk reader over file "f".</summary>
-    private static async Task<(GatedBlob Blob, Node File, MemoryChunkStore Store, LayerStatistics Statistics, ChunkReader Chunks)> OpenAsync(EstargzFile layer, long storeBytes)
+    [Fact]
+    public async Task A_fetch_that_outlives_the_timeout_fails_with_EIO_and_the_next_read_fetches_again()
     {
-        var blob = new GatedBlob(await File.ReadAllBytesAsync(layer.Path, TestContext.Current.CancellationToken), layer.BlobDigest);
+        using var temp = new TempDirectory("fs-chunks");
+        var layer = await TestLayers.BuildAsync(new TarBuilder().File("f", SampleLayers.Pattern(10_000, 4)).Build(), temp.Combine("layer.esgz"));
+        using var fixture = await ReaderFixture.OpenAsync(layer, 1024 * 1024, FetchOptions.Default with { Timeout = TimeSpan.FromMilliseconds(200) });
+        var chunk = fixture.File.Chunks[0];
+
+        fixture.Blob.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var error = await Assert.ThrowsAsync<FuseException>(() => fixture.Chunks.CopyAsync(chunk, 0, new byte[10], "f", TestContext.Current.CancellationToken).AsTask());
+        Assert.Equal(Errno.EIO, error.Errno);
+        Assert.Equal(1, fixture.Statistics.ReadFailures);
+
+        fixture.Blob.Gate.SetResult();
+        var buffer = new byte[10_000];
+        await fixture.Chunks.CopyAsync(chunk, 0, buffer, "f", TestContext.Current.CancellationToken);
+        Assert.Equal(SampleLayers.Pattern(10_000, 4), buffer);
+    }
+
+    internal static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met within 30 s");
+            await Task.Delay(10, TestContext.Current.CancellationToken);
+        }
+    }
+}
+
+/// <summary>A layer opened through a <see cref="GatedBlob"/> with a memory store and a chunk reader; "f" is its file of that name, if any.</summary>
+internal sealed record ReaderFixture(GatedBlob Blob, Node File, MemoryChunkStore Store, LayerStatistics Statistics, ChunkReader Chunks, LayerTree Tree) : IDisposable
+{
+    public static async Task<ReaderFixture> OpenAsync(EstargzFile layer, long storeBytes, FetchOptions options, FetchGate? gate = null)
+    {
+        var blob = new GatedBlob(await System.IO.File.ReadAllBytesAsync(layer.Path, TestContext.Current.CancellationToken), layer.BlobDigest);
         var reader = await EstargzReader.OpenAsync(blob, layer.TocDigest, cancellationToken: TestContext.Current.CancellationToken);
         var tree = LayerTree.Build(reader);
-        var statistics = new LayerStatistics();
+        var statistics = new LayerStatistics(tree.Members.TotalCompressedBytes);
         var store = new MemoryChunkStore(storeBytes);
-        return (blob, tree.Root.FindChild("f"u8)!, store, statistics, new ChunkReader(reader, blob, store, tree.MemberOffsets, statistics, NullLogger.Instance));
+        var chunks = new ChunkReader(reader, blob, store, tree.Members, statistics, options, gate ?? new FetchGate(), NullLogger.Instance);
+        return new ReaderFixture(blob, tree.Root.FindChild("f"u8)!, store, statistics, chunks, tree);
     }
 
-    /// <summary>A blob in memory whose reads wait for <see cref="Gate"/>, so concurrent readers overlap.</summary>
-    private sealed class GatedBlob(byte[] bytes, Digest digest) : IBlob
+    public void Deconstruct(out GatedBlob blob, out Node file, out MemoryChunkStore store, out LayerStatistics statistics, out ChunkReader chunks)
     {
-        public TaskCompletionSource? Gate { get; set; }
+        (blob, file, store, statistics, chunks) = (Blob, File, Store, Statistics, Chunks);
+    }
 
-        public Digest Digest => digest;
+    public void Dispose() => Store.Dispose();
+}
 
-        public long Size => bytes.Length;
+/// <summary>A blob in memory whose reads wait for <see cref="Gate"/>, so concurrent readers overlap; counts reads.</summary>
+internal sealed class GatedBlob(byte[] bytes, Digest digest) : IBlob
+{
+    private int _reads;
 
-        public async ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
+    public TaskCompletionSource? Gate { get; set; }
+
+    public int Reads => Volatile.Read(ref _reads);
+
+    public Digest Digest => digest;
+
+    public long Size => bytes.Length;
+
+    public async ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _reads);
+        if (Gate is { } gate)
         {
-            if (Gate is { } gate)
-            {
-                await gate.Task.WaitAsync(cancellationToken);
-            }
-            bytes.AsMemory((int)offset, destination.Length).CopyTo(destination);
+            await gate.Task.WaitAsync(cancellationToken);
         }
+        bytes.AsMemory((int)offset, destination.Length).CopyTo(destination);
     }
 }

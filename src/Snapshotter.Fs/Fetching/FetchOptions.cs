@@ -1,0 +1,48 @@
+namespace Snapshotter.Fs;
+
+/// <summary>How a layer's chunks are fetched from its blob.</summary>
+public sealed record FetchOptions
+{
+    public static readonly FetchOptions Default = new();
+
+    /// <summary>
+    /// Compressed bytes fetched after a missed chunk, in blob order, in a second request beside the
+    /// missed chunk's own: what follows a file in the blob is likely read next (prioritized images
+    /// put first-accessed files first), so one round trip serves several later reads. 0 disables it.
+    /// </summary>
+    public long ReadAheadBytes { get; init; } = 2L * 1024 * 1024;
+
+    /// <summary>The largest Range request prefetch and background fetch send (neighbouring members merged up to it).</summary>
+    public long MaxRequestBytes { get; init; } = 8L * 1024 * 1024;
+
+    /// <summary>Requests one layer's prefetch keeps in flight.</summary>
+    public int PrefetchRequests { get; init; } = 4;
+
+    /// <summary>How long an on-demand fetch may take, registry retries included, before the read fails with EIO.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    internal void Validate()
+    {
+        if (ReadAheadBytes < 0 || MaxRequestBytes < 1 || PrefetchRequests < 1 || Timeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("fetch options: read-ahead >= 0, request size >= 1, prefetch requests >= 1, timeout > 0");
+        }
+    }
+}
+
+/// <summary>What a mount fetches before the container starts (the region before <c>.prefetch.landmark</c>).</summary>
+public sealed record PrefetchOptions
+{
+    public static readonly PrefetchOptions Default = new();
+
+    public bool Enabled { get; init; } = true;
+
+    /// <summary>
+    /// Compressed bytes from the start of a layer prefetched when it has no landmark (0: none). A layer
+    /// with <c>.prefetch.landmark</c> prefetches what lies before it; one with <c>.no.prefetch.landmark</c> nothing.
+    /// </summary>
+    public long SizeWithoutLandmark { get; init; }
+
+    /// <summary>How long a container start (the Check of its layers) waits for their prefetch.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
+}
