@@ -29,6 +29,7 @@ internal sealed class LayerFileSystem : IFuseFileSystem
     private readonly LayerStatistics _statistics;
     private readonly TimeSpan _timeout;
     private readonly Passthrough? _passthrough;
+    private readonly AccessRecorder _accesses;
 
     public LayerFileSystem(LayerTree tree, ChunkReader chunks, IBlob blob, LayerStatistics statistics, TimeSpan timeout, Passthrough? passthrough)
     {
@@ -38,6 +39,7 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         _statistics = statistics;
         _timeout = timeout;
         _passthrough = passthrough;
+        _accesses = new AccessRecorder(tree.Count);
     }
 
     public int Lookup(ulong parent, ReadOnlySpan<byte> name, out FuseEntry entry)
@@ -61,6 +63,7 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         {
             return Errno.ENOENT;
         }
+        _accesses.Record(child);
         FillEntry(child, ref entry);
         return 0;
     }
@@ -83,7 +86,7 @@ internal sealed class LayerFileSystem : IFuseFileSystem
             return Errno.ENOENT;
         }
         FillAttr(node, ref attr);
-        validFor = node.Kind == NodeKind.StatusFile ? TimeSpan.Zero : _timeout;
+        validFor = IsGenerated(node) ? TimeSpan.Zero : _timeout;
         return 0;
     }
 
@@ -124,7 +127,7 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         {
             return Errno.EROFS;
         }
-        if (node.Kind == NodeKind.StatusFile)
+        if (IsGenerated(node))
         {
             result = new FuseOpenResult(StatusHandle, FuseOpenFlags.DirectIo);
             return 0;
@@ -133,6 +136,7 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         {
             return Errno.EINVAL;
         }
+        _accesses.Record(node);
         var backing = _passthrough?.TryOpen(node);
         result = new FuseOpenResult(RegularHandle, FuseOpenFlags.KeepCache, backing);
         return 0;
@@ -144,6 +148,10 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         if (node is null)
         {
             return ValueTask.FromException<int>(new FuseException(Errno.ENOENT, "no such node"));
+        }
+        if (node.Kind == NodeKind.AccessLog)
+        {
+            return ValueTask.FromResult(_accesses.Read(offset, buffer.Span));
         }
         if (node.Kind == NodeKind.StatusFile)
         {
@@ -214,6 +222,7 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         {
             return Errno.ENOTDIR;
         }
+        _accesses.Record(node);
         flags = FuseOpenFlags.CacheDir | FuseOpenFlags.KeepCache;
         return 0;
     }
@@ -333,7 +342,7 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         {
             return Errno.ENOENT;
         }
-        var size = node.Kind == NodeKind.StatusFile ? StatusBytes().Length : node.Size;
+        var size = SizeOf(node);
         if (whence is not (SeekData or SeekHole))
         {
             return Errno.EINVAL;
@@ -350,14 +359,14 @@ internal sealed class LayerFileSystem : IFuseFileSystem
     {
         entry.NodeId = node.Ino;
         entry.Generation = 1;
-        var attributes = node.Kind == NodeKind.StatusFile ? TimeSpan.Zero : _timeout;
+        var attributes = IsGenerated(node) ? TimeSpan.Zero : _timeout;
         entry.SetTimeouts(_timeout, attributes);
         FillAttr(node, ref entry.Attr);
     }
 
     private void FillAttr(Node node, ref FuseAttr attr)
     {
-        var size = node.Kind == NodeKind.StatusFile ? StatusBytes().Length : node.Size;
+        var size = SizeOf(node);
         attr.Ino = node.Ino;
         attr.Size = (ulong)size;
         attr.Blocks = (ulong)((size + 511) / 512);
@@ -369,6 +378,16 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         attr.RDev = node.RDev;
         attr.BlkSize = LayerTree.BlockSize;
     }
+
+    /// <summary>The files of the status directory: their content is made when read and changes, so the kernel must not cache it.</summary>
+    private static bool IsGenerated(Node node) => node.Kind is NodeKind.StatusFile or NodeKind.AccessLog;
+
+    private long SizeOf(Node node) => node.Kind switch
+    {
+        NodeKind.StatusFile => StatusBytes().Length,
+        NodeKind.AccessLog => _accesses.Length,
+        _ => node.Size,
+    };
 
     private int ReadStatus(long offset, Span<byte> buffer)
     {

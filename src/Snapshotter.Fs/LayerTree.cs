@@ -4,12 +4,13 @@ using Snapshotter.Fs.Fetching;
 
 namespace Snapshotter.Fs;
 
-/// <summary>What a node is, beyond its mode: the layer's own entries, or the hidden status directory and file.</summary>
+/// <summary>What a node is, beyond its mode: the layer's own entries, or the hidden status directory and its files.</summary>
 internal enum NodeKind
 {
     Entry,
     StatusDirectory,
     StatusFile,
+    AccessLog,
 }
 
 /// <summary>One name in a directory: raw name bytes and the node (several names may share one node: hardlinks).</summary>
@@ -125,6 +126,7 @@ internal sealed class LayerTree
     public const ulong RootIno = 1;
     public const string StatusDirectoryName = ".stargz-snapshotter";
     public const string StatusFileName = "layer.json";
+    public const string AccessLogName = "accessed.txt";
     private const string WhiteoutPrefix = ".wh.";
     private const string OpaqueMarker = ".wh..wh..opq";
     private const uint DefaultBlockSize = 4096;
@@ -277,16 +279,27 @@ internal sealed class LayerTree
             Ino = (ulong)nodes.Count,
         };
         nodes.Add(statusDirectory);
-        var statusFile = new Node
+        Node StatusFileNode(NodeKind kind, string name)
         {
-            Kind = NodeKind.StatusFile,
-            Mode = Node.Regular | 0x124, // 0444
-            Path = StatusDirectoryName + "/" + StatusFileName,
-            NLink = 1,
-            Ino = (ulong)nodes.Count,
-        };
-        nodes.Add(statusFile);
-        statusDirectory.Children = [new DirectoryEntry(Encoding.UTF8.GetBytes(StatusFileName), statusFile)];
+            var file = new Node
+            {
+                Kind = kind,
+                Mode = Node.Regular | 0x124, // 0444
+                Path = StatusDirectoryName + "/" + name,
+                NLink = 1,
+                Ino = (ulong)nodes.Count,
+            };
+            nodes.Add(file);
+            return file;
+        }
+        var statusFile = StatusFileNode(NodeKind.StatusFile, StatusFileName);
+        var accessLog = StatusFileNode(NodeKind.AccessLog, AccessLogName);
+        // Sorted by name bytes, as lookups expect.
+        statusDirectory.Children =
+        [
+            new DirectoryEntry(Encoding.UTF8.GetBytes(AccessLogName), accessLog),
+            new DirectoryEntry(Encoding.UTF8.GetBytes(StatusFileName), statusFile),
+        ];
 
         var members = MemberTable.Build(nodes.Skip(1).Where(n => n.IsRegular && n.Kind == NodeKind.Entry));
         return new LayerTree(root, [.. nodes], members, totalBytes, statusDirectory, statusFile);
