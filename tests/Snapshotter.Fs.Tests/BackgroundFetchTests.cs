@@ -1,0 +1,135 @@
+using System.Text;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Snapshotter.Estargz;
+using Snapshotter.Testing;
+using Snapshotter.Testing.Tar;
+
+namespace Snapshotter.Fs.Tests;
+
+/// <summary>Prefetch regions and background fetch: complete layers, correct concurrent reads, pausing for on-demand fetches, the rate bound.</summary>
+public sealed class BackgroundFetchTests
+{
+    private const int Files = 24;
+    private const int FileSize = 80_000;
+
+    [Fact]
+    public async Task Background_fetch_makes_the_layer_fully_local_while_concurrent_reads_stay_correct()
+    {
+        using var temp = new TempDirectory("fs-background");
+        var layer = await BuildAsync(temp);
+        var gate = new FetchGate();
+        using var fixture = await ReaderFixture.OpenAsync(layer, 64 << 20, new FetchOptions { ReadAheadBytes = 0, MaxRequestBytes = 64 * 1024 }, gate);
+        using var background = new BackgroundFetcher(new BackgroundFetchOptions { BytesPerSecond = 0 }, gate, TimeProvider.System, NullLogger<BackgroundFetcher>.Instance);
+
+        using var lifetime = new CancellationTokenSource();
+        background.Enqueue(fixture.Chunks, fixture.Statistics, fixture.Blob.Digest, lifetime.Token);
+        var readers = Enumerable.Range(0, 4).Select(r => Task.Run(async () =>
+        {
+            for (var i = Files - 1 - r; i >= 0; i -= 2)
+            {
+                var node = File(fixture, i);
+                var buffer = new byte[FileSize];
+                await fixture.Chunks.CopyAsync(node.Chunks[0], 0, buffer, node.Path, TestContext.Current.CancellationToken);
+                Assert.Equal(SampleLayers.Pattern(FileSize, i), buffer);
+            }
+        })).ToArray();
+        await Task.WhenAll(readers);
+        await ChunkReaderTests.WaitUntilAsync(() => fixture.Statistics.IsFullyLocal);
+
+        Assert.Equal(fixture.Tree.Members.TotalCompressedBytes, fixture.Statistics.FetchedBytes);
+        Assert.Equal(Files, (int)fixture.Statistics.ChunksDecompressed);
+        for (var i = 0; i < Files; i++)
+        {
+            var buffer = new byte[FileSize];
+            Assert.True(fixture.Chunks.TryCopyStored(File(fixture, i).Chunks[0], 0, buffer));
+            Assert.Equal(SampleLayers.Pattern(FileSize, i), buffer);
+        }
+    }
+
+    [Fact]
+    public async Task Background_fetch_waits_while_an_on_demand_fetch_runs_and_keeps_to_its_rate()
+    {
+        using var temp = new TempDirectory("fs-background");
+        var layer = await BuildAsync(temp);
+        var gate = new FetchGate();
+        var time = new FakeTimeProvider();
+        using var fixture = await ReaderFixture.OpenAsync(layer, 64 << 20, new FetchOptions { ReadAheadBytes = 0, MaxRequestBytes = 100_000 }, gate);
+        var readsBefore = fixture.Blob.Reads;
+
+        // A read waits on the blob: an on-demand fetch is in flight, so background fetch must not start.
+        fixture.Blob.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var onDemand = fixture.Chunks.CopyAsync(File(fixture, 0).Chunks[0], 0, new byte[10], "f00", TestContext.Current.CancellationToken).AsTask();
+        await ChunkReaderTests.WaitUntilAsync(() => gate.OnDemandInFlight == 1);
+        using var background = new BackgroundFetcher(new BackgroundFetchOptions { BytesPerSecond = 100_000 }, gate, time, NullLogger<BackgroundFetcher>.Instance);
+        using var lifetime = new CancellationTokenSource();
+        background.Enqueue(fixture.Chunks, fixture.Statistics, fixture.Blob.Digest, lifetime.Token);
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.Equal(readsBefore + 1, fixture.Blob.Reads);
+
+        // Once it is done, background fetch sends one request, then waits for the rate budget of the next.
+        fixture.Blob.Gate.SetResult();
+        await onDemand;
+        await ChunkReaderTests.WaitUntilAsync(() => fixture.Blob.Reads == readsBefore + 2);
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.Equal(readsBefore + 2, fixture.Blob.Reads);
+        Assert.False(fixture.Statistics.IsFullyLocal);
+
+        for (var step = 0; step < 100 && !fixture.Statistics.IsFullyLocal; step++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+        Assert.True(fixture.Statistics.IsFullyLocal);
+        // About one ~100 KB request per simulated second: never the whole layer at once.
+        Assert.True(fixture.Blob.Reads - readsBefore >= fixture.Tree.Members.TotalCompressedBytes / 100_000);
+    }
+
+    [Fact]
+    public async Task Prefetch_covers_what_lies_before_the_landmark_or_the_configured_size_and_nothing_after_a_no_prefetch_landmark()
+    {
+        using var temp = new TempDirectory("fs-background");
+        var tar = Tar();
+        var prioritized = await TestLayers.BuildAsync(tar, temp.Combine("prioritized.esgz"),
+            new EstargzBuildOptions { CompressionLevel = 1, PrioritizedFiles = ["f05", "f03"] });
+        var plain = await BuildAsync(temp);
+
+        using var withLandmark = await ReaderFixture.OpenAsync(prioritized, 1 << 20, FetchOptions.Default);
+        var reader = await EstargzReader.OpenAsync(withLandmark.Blob, prioritized.TocDigest, cancellationToken: TestContext.Current.CancellationToken);
+        var end = LayerMount.PrefetchEnd(reader, withLandmark.Tree.Members, PrefetchOptions.Default);
+        Assert.Equal(2, end);
+        var prefetched = Enumerable.Range(0, end).Select(m => withLandmark.Tree.Members.Chunks(m)[0].Path).ToList();
+        Assert.Equal(["f05", "f03"], prefetched);
+        Assert.Equal(0, LayerMount.PrefetchEnd(reader, withLandmark.Tree.Members, PrefetchOptions.Default with { Enabled = false }));
+
+        // The converter marks a layer without prioritized files with .no.prefetch.landmark: nothing, whatever the size.
+        using var noPrefetch = await ReaderFixture.OpenAsync(plain, 1 << 20, FetchOptions.Default);
+        var noReader = await EstargzReader.OpenAsync(noPrefetch.Blob, plain.TocDigest, cancellationToken: TestContext.Current.CancellationToken);
+        Assert.True(noReader.HasNoPrefetchLandmark);
+        Assert.Equal(0, LayerMount.PrefetchEnd(noReader, noPrefetch.Tree.Members, PrefetchOptions.Default with { SizeWithoutLandmark = long.MaxValue }));
+
+        // A layer with no landmark at all (older stargz) prefetches the configured size (rpull's stargz.prefetch label).
+        var bare = TestLayers.EditToc(plain, toc => toc.Entries.Remove(toc.Entries.Single(e => e.Name == EstargzConstants.NoPrefetchLandmark)), temp.Combine("bare.esgz"));
+        using var withoutLandmark = await ReaderFixture.OpenAsync(bare, 1 << 20, FetchOptions.Default);
+        var bareReader = await EstargzReader.OpenAsync(withoutLandmark.Blob, bare.TocDigest, cancellationToken: TestContext.Current.CancellationToken);
+        var members = withoutLandmark.Tree.Members;
+        Assert.Equal(0, LayerMount.PrefetchEnd(bareReader, members, PrefetchOptions.Default));
+        Assert.Equal(3, LayerMount.PrefetchEnd(bareReader, members, PrefetchOptions.Default with { SizeWithoutLandmark = members.Offset(3) }));
+        Assert.Equal(members.Count, LayerMount.PrefetchEnd(bareReader, members, PrefetchOptions.Default with { SizeWithoutLandmark = long.MaxValue }));
+    }
+
+    private static byte[] Tar()
+    {
+        var tar = new TarBuilder();
+        for (var i = 0; i < Files; i++)
+        {
+            tar.File($"f{i:D2}", SampleLayers.Pattern(FileSize, i));
+        }
+        return tar.Build();
+    }
+
+    private static Task<EstargzFile> BuildAsync(TempDirectory temp) =>
+        TestLayers.BuildAsync(Tar(), temp.Combine("layer.esgz"), new EstargzBuildOptions { CompressionLevel = 1 });
+
+    private static Node File(ReaderFixture fixture, int i) => fixture.Tree.Root.FindChild(Encoding.UTF8.GetBytes($"f{i:D2}"))!;
+}
