@@ -1,0 +1,120 @@
+using System.Buffers;
+using Microsoft.Win32.SafeHandles;
+using Snapshotter.Cache.Memory;
+
+namespace Snapshotter.Cache.Disk;
+
+/// <summary>The file operations of the disk store: atomic publish of an entry, whole and positional reads.</summary>
+internal static class ChunkFiles
+{
+    /// <summary>
+    /// Writes <paramref name="data"/> to <paramref name="tempPath"/> and renames it to
+    /// <paramref name="path"/>, so a reader (or a crash) sees either no entry or a whole one. A
+    /// rename over an existing entry (a concurrent put of the same chunk, maybe from another
+    /// process) replaces identical content. The temp file is removed on any failure.
+    /// </summary>
+    public static async ValueTask WriteAtomicallyAsync(string tempPath, string path, ReadOnlyMemory<byte> data, bool sync, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using (var handle = File.OpenHandle(tempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.None, preallocationSize: data.Length))
+            {
+                await RandomAccess.WriteAsync(handle, data, 0, cancellationToken).ConfigureAwait(false);
+                if (sync)
+                {
+                    RandomAccess.FlushToDisk(handle);
+                }
+            }
+            Publish(tempPath, path);
+        }
+        catch
+        {
+            File.Delete(tempPath);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Reads a whole entry into a pooled chunk; null when the file is longer than
+    /// <paramref name="maxLength"/> (it cannot be a chunk this cache wrote).
+    /// </summary>
+    public static async ValueTask<PooledChunk?> ReadWholeAsync(string path, int maxLength, MemoryTier tier, CancellationToken cancellationToken)
+    {
+        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        var length = RandomAccess.GetLength(handle);
+        if (length > maxLength)
+        {
+            return null;
+        }
+        var chunk = tier.Rent((int)length);
+        try
+        {
+            var read = await ReadFullyAsync(handle, chunk.WritableMemory, 0, cancellationToken).ConfigureAwait(false);
+            if (read != length)
+            {
+                chunk.Release();
+                return null; // truncated under us: as good as corrupt
+            }
+            return chunk;
+        }
+        catch
+        {
+            chunk.Release();
+            throw;
+        }
+    }
+
+    /// <summary>Reads <c>destination.Length</c> bytes at <paramref name="offset"/>; false when the file is shorter.</summary>
+    public static async ValueTask<bool> TryReadRangeAsync(string path, long offset, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        return await ReadFullyAsync(handle, destination, offset, cancellationToken).ConfigureAwait(false) == destination.Length;
+    }
+
+    public static void DeleteQuietly(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static void Publish(string tempPath, string path)
+    {
+        // The shard directory may not exist yet, or another process's GC may have just removed it
+        // as empty; creating it again and retrying settles that race.
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                File.Move(tempPath, path, overwrite: true);
+                return;
+            }
+            catch (DirectoryNotFoundException) when (attempt < 3)
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            }
+        }
+    }
+
+    private static async ValueTask<int> ReadFullyAsync(SafeFileHandle handle, Memory<byte> destination, long offset, CancellationToken cancellationToken)
+    {
+        var total = 0;
+        while (total < destination.Length)
+        {
+            var read = await RandomAccess.ReadAsync(handle, destination[total..], offset + total, cancellationToken).ConfigureAwait(false);
+            if (read == 0)
+            {
+                break;
+            }
+            total += read;
+        }
+        return total;
+    }
+}
