@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Snapshotter.Daemon.Remote;
+using Snapshotter.Fs;
 using Snapshotter.Registry;
 using Snapshotter.Snapshots;
 
@@ -31,6 +32,7 @@ public static class DaemonHost
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.ListenUnixSocket(config.Address, listen => listen.Protocols = HttpProtocols.Http2);
+            MetricsEndpoint.Listen(kestrel, config.Metrics);
             kestrel.AddServerHeader = false;
         });
 
@@ -43,7 +45,15 @@ public static class DaemonHost
         // plain http) and mounted with FUSE.
         services.AddSingleton(sp => new RegistryClient(config.Registry.ToClientOptions(), sp.GetRequiredService<ILogger<RegistryClient>>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IRegistryClient>(sp => sp.GetRequiredService<RegistryClient>());
-        services.AddSingleton<EstargzRemoteFileSystem>(sp => new EstargzRemoteFileSystem(sp.GetRequiredService<IRegistryClient>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton<FetchGate>();
+        services.AddSingleton(sp => new BackgroundFetcher(config.BackgroundFetch, sp.GetRequiredService<FetchGate>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<BackgroundFetcher>>()));
+        services.AddSingleton(sp => new LayerMountOptions
+        {
+            Fetch = config.Fetch,
+            Prefetch = config.Prefetch,
+            Background = sp.GetRequiredService<BackgroundFetcher>(),
+        });
+        services.AddSingleton<EstargzRemoteFileSystem>(sp => new EstargzRemoteFileSystem(sp.GetRequiredService<IRegistryClient>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<LayerMountOptions>()));
         services.AddSingleton<IRemoteFileSystem>(sp => sp.GetRequiredService<EstargzRemoteFileSystem>());
         services.AddSingleton<OverlaySnapshotter>();
         services.AddSingleton<ISnapshotter>(sp => sp.GetRequiredService<OverlaySnapshotter>());
@@ -57,6 +67,7 @@ public static class DaemonHost
 
         var app = builder.Build();
         app.MapGrpcService<SnapshotsService>();
+        MetricsEndpoint.Map(app, config.Metrics);
         return app;
     }
 

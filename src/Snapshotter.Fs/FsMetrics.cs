@@ -13,7 +13,7 @@ public enum FetchKind
 }
 
 /// <summary>
-/// The layer filesystem's instruments (System.Diagnostics.Metrics, meter "Snapshotter.Fs"); the
+/// The layer filesystem's instruments (System.Diagnostics.Metrics, meter "Snapshotter.Fs"; Prometheus names get the prefix snapshotter_fs_); the
 /// daemon exports them to Prometheus. Per-layer series carry the layer digest as the "layer" tag.
 /// </summary>
 public static class FsMetrics
@@ -24,18 +24,18 @@ public static class FsMetrics
     private static readonly ConcurrentDictionary<LayerStatistics, string> Layers = new(ReferenceEqualityComparer.Instance);
     private static readonly string[] KindNames = ["on_demand", "read_ahead", "prefetch", "background"];
 
-    private static readonly Counter<long> FetchRequests = Meter.CreateCounter<long>("snapshotter_fetch_requests", description: "Range requests sent for chunk members, by layer and kind");
-    private static readonly Counter<long> FetchBytes = Meter.CreateCounter<long>("snapshotter_fetch_bytes", "By", "Compressed bytes fetched, by layer and kind");
-    private static readonly Histogram<double> FetchSeconds = Meter.CreateHistogram<double>("snapshotter_fetch_duration", "s", "Time of one Range request and the decompression of its chunks, by kind");
-    private static readonly Counter<long> FetchFailures = Meter.CreateCounter<long>("snapshotter_fetch_failures", description: "Fetches that failed (timeouts, registry errors), by layer");
-    private static readonly Counter<long> VerificationFailures = Meter.CreateCounter<long>("snapshotter_verification_failures", description: "Chunks that failed their TOC digest and were answered EIO, by layer");
+    private static readonly Counter<long> FetchRequests = Meter.CreateCounter<long>("fetch_requests", description: "Range requests sent for chunk members, by layer and kind");
+    private static readonly Counter<long> FetchBytes = Meter.CreateCounter<long>("fetch_bytes", "By", "Compressed bytes fetched, by layer and kind");
+    private static readonly Histogram<double> FetchSeconds = Meter.CreateHistogram<double>("fetch_duration", "s", "Time of one Range request and the decompression of its chunks, by kind");
+    private static readonly Counter<long> FetchFailures = Meter.CreateCounter<long>("fetch_failures", description: "Fetches that failed (timeouts, registry errors), by layer");
+    private static readonly Counter<long> VerificationFailures = Meter.CreateCounter<long>("verification_failures", description: "Chunks that failed their TOC digest and were answered EIO, by layer");
 
     static FsMetrics()
     {
-        Meter.CreateObservableGauge("snapshotter_layer_fetched_bytes", () => Observe(s => s.FetchedBytes), "By", "Compressed bytes of the layer fetched so far");
-        Meter.CreateObservableGauge("snapshotter_layer_size_bytes", () => Observe(s => s.CompressedBytes), "By", "Compressed bytes of the layer's chunk members");
-        Meter.CreateObservableGauge("snapshotter_layer_fully_local", () => Observe(s => s.IsFullyLocal ? 1 : 0), description: "1 when every chunk of the layer is in the cache");
-        Meter.CreateObservableGauge("snapshotter_layers_mounted", () => Layers.Count, description: "Layers mounted lazily");
+        Meter.CreateObservableGauge("layer_fetched_bytes", () => Observe(s => s.FetchedBytes), "By", "Compressed bytes of the layer fetched so far");
+        Meter.CreateObservableGauge("layer_size_bytes", () => Observe(s => s.CompressedBytes), "By", "Compressed bytes of the layer's chunk members");
+        Meter.CreateObservableGauge("layer_fully_local", () => Observe(s => s.IsFullyLocal ? 1 : 0), description: "1 when every chunk of the layer is in the cache");
+        Meter.CreateObservableGauge("layers_mounted", () => Layers.Count, description: "Layers mounted lazily");
     }
 
     internal static string KindName(FetchKind kind) => KindNames[(int)kind];

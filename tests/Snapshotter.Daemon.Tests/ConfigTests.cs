@@ -29,6 +29,26 @@ public sealed class ConfigTests
             request_timeout_seconds = 7
             max_retries = 2
             max_concurrent_requests_per_host = 4
+
+            [fetch]
+            read_ahead_bytes = 0
+            max_request_bytes = 1048576
+            prefetch_requests = 2
+            timeout_seconds = 5
+
+            [prefetch]
+            enable = false
+            size_without_landmark_bytes = 10485760
+            timeout_seconds = 3
+
+            [background_fetch]
+            enable = false
+            bytes_per_second = 1000
+            layers = 3
+            retry_delay_seconds = 4
+
+            [metrics]
+            address = "127.0.0.1:9880"
             """, "test.toml");
 
         Assert.Equal(new DaemonConfig
@@ -45,6 +65,10 @@ public sealed class ConfigTests
                 MaxRetries = 2,
                 MaxConcurrentRequestsPerHost = 4,
             },
+            Fetch = new Fs.FetchOptions { ReadAheadBytes = 0, MaxRequestBytes = 1 << 20, PrefetchRequests = 2, Timeout = TimeSpan.FromSeconds(5) },
+            Prefetch = new Fs.PrefetchOptions { Enabled = false, SizeWithoutLandmark = 10 << 20, Timeout = TimeSpan.FromSeconds(3) },
+            BackgroundFetch = new Fs.BackgroundFetchOptions { Enabled = false, BytesPerSecond = 1000, Layers = 3, RetryDelay = TimeSpan.FromSeconds(4) },
+            Metrics = new MetricsConfig { Address = "127.0.0.1:9880" },
         }, config);
         Assert.Equal(new DaemonConfig(), DaemonConfig.FromToml("", "empty.toml"));
     }
@@ -59,6 +83,9 @@ public sealed class ConfigTests
     [InlineData("[registry]\nconfig_pth = \"/x\"", "unknown option 'registry.config_pth'")]
     [InlineData("[registry]\nconfig_path = \"x\"", "registry.config_path must be an absolute path")]
     [InlineData("registry = 3", "registry must be a table")]
+    [InlineData("[metrics]\naddress = \"localhost\"", "metrics.address must be empty or an IP address and port")]
+    [InlineData("[fetch]\ntimeout_seconds = 0", "fetch.timeout_seconds must be positive")]
+    [InlineData("[background_fetch]\nlayers = 0", "background_fetch.layers must be an integer >= 1")]
     [InlineData("[registry]\nmax_concurrent_requests_per_host = 0", "must be an integer >= 1")]
     public void Bad_configuration_is_refused_with_the_reason(string toml, string expected)
     {

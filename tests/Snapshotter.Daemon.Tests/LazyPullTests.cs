@@ -65,6 +65,7 @@ public sealed class LazyPullTests
             Root = directory.Combine("root"),
             Address = directory.Combine("stargz.sock"),
             LogLevel = Microsoft.Extensions.Logging.LogLevel.Debug,
+            Metrics = new MetricsConfig { Address = $"127.0.0.1:{FreePort()}" },
         };
         var daemon = await InProcessDaemon.StartAsync(config, remote: null);
         try
@@ -95,6 +96,10 @@ public sealed class LazyPullTests
                 var contentAfterRun = await containerd.CtrAsync("content", "ls", "-q");
                 Assert.All(layers, layer => Assert.DoesNotContain(layer.Digest, contentAfterRun));
 
+                // Background fetch makes every layer fully local; the metrics endpoint says so, per layer.
+                var metrics = await WaitForMetricsAsync(config.Metrics.Address, text => layers.All(l => MetricLine(text, "snapshotter_fs_layer_fully_local", l.Digest)?.EndsWith(" 1", StringComparison.Ordinal) == true));
+                Assert.All(layers, l => Assert.NotNull(MetricLine(metrics, "snapshotter_fs_fetch_bytes", l.Digest)));
+
                 // Removing the image lets containerd's GC remove the snapshots: every FUSE layer is unmounted.
                 await containerd.CtrAsync("images", "rm", "--sync", image);
                 var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
@@ -113,6 +118,34 @@ public sealed class LazyPullTests
         {
             await daemon.DisposeAsync();
             await Mounts.DetachAllUnderAsync(directory.Path);
+        }
+    }
+
+    internal static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>The first sample line of <paramref name="metric"/> (any suffix) whose labels name <paramref name="layer"/>.</summary>
+    internal static string? MetricLine(string text, string metric, string layer) =>
+        text.Split('\n').FirstOrDefault(l => l.StartsWith(metric, StringComparison.Ordinal) && l.Contains($"layer=\"{layer}\"", StringComparison.Ordinal));
+
+    /// <summary>Scrapes /metrics until <paramref name="done"/> holds (60 s at most); returns the last scrape.</summary>
+    internal static async Task<string> WaitForMetricsAsync(string address, Func<string, bool> done)
+    {
+        using var http = new HttpClient();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            var text = await http.GetStringAsync($"http://{address}/metrics", Token);
+            if (done(text))
+            {
+                return text;
+            }
+            Assert.True(DateTime.UtcNow < deadline, $"metrics never reached the expected state:\n{text}");
+            await Task.Delay(250, Token);
         }
     }
 

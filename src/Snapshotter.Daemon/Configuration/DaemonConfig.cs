@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Snapshotter.Fs;
 using Tomlyn;
 using Tomlyn.Model;
 
@@ -20,6 +21,14 @@ public sealed record DaemonConfig
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     public RegistryConfig Registry { get; init; } = new();
+
+    public FetchOptions Fetch { get; init; } = FetchOptions.Default;
+
+    public PrefetchOptions Prefetch { get; init; } = PrefetchOptions.Default;
+
+    public BackgroundFetchOptions BackgroundFetch { get; init; } = BackgroundFetchOptions.Default;
+
+    public MetricsConfig Metrics { get; init; } = new();
 
     /// <summary>Parses a TOML document; missing keys keep their defaults, unknown keys and wrong types are errors.</summary>
     public static DaemonConfig FromToml(string toml, string source)
@@ -45,6 +54,10 @@ public sealed record DaemonConfig
                 "allow_invalid_mounts_on_restart" => config with { AllowInvalidMountsOnRestart = top.Flag(key, value) },
                 "shutdown_timeout_seconds" => config with { ShutdownTimeout = top.Seconds(key, value) },
                 "registry" => config with { Registry = RegistryConfig.FromToml(top.Table(key, value), top.Nested(key)) },
+                "fetch" => config with { Fetch = FetchSections.Fetch(top.Table(key, value), top.Nested(key)) },
+                "prefetch" => config with { Prefetch = FetchSections.Prefetch(top.Table(key, value), top.Nested(key)) },
+                "background_fetch" => config with { BackgroundFetch = FetchSections.BackgroundFetch(top.Table(key, value), top.Nested(key)) },
+                "metrics" => config with { Metrics = FetchSections.Metrics(top.Table(key, value), top.Nested(key)) },
                 _ => throw top.Unknown(key),
             };
         }

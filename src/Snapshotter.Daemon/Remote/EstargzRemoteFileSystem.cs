@@ -21,11 +21,12 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
     public const string StargzDigestLabel = "containerd.io/snapshot/remote/stargz.digest";
     public const string CriDigestLabel = "containerd.io/snapshot/cri.layer-digest";
     public const string TocDigestLabel = "containerd.io/snapshot/stargz/toc.digest";
+    public const string PrefetchSizeLabel = "containerd.io/snapshot/remote/stargz.prefetch";
 
     private readonly IRegistryClient _registry;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
-    private readonly LayerMountOptions? _mountOptions;
+    private readonly LayerMountOptions _mountOptions;
     private readonly ConcurrentDictionary<string, Layer> _mounts = new(StringComparer.Ordinal);
 
     public EstargzRemoteFileSystem(IRegistryClient registry, ILoggerFactory loggerFactory, LayerMountOptions? mountOptions = null)
@@ -33,7 +34,7 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         _registry = registry ?? throw new ArgumentNullException(nameof(registry));
         _loggerFactory = loggerFactory ?? throw new ArgumentNullException(nameof(loggerFactory));
         _logger = loggerFactory.CreateLogger<EstargzRemoteFileSystem>();
-        _mountOptions = mountOptions;
+        _mountOptions = mountOptions ?? LayerMountOptions.Default;
     }
 
     /// <summary>The mountpoints currently served.</summary>
@@ -71,7 +72,7 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         }
 
         // LayerMount leaves nothing mounted when it throws.
-        var mount = await LayerMount.MountAsync(reader, blob, mountpoint, _mountOptions, _loggerFactory, cancellationToken).ConfigureAwait(false);
+        var mount = await LayerMount.MountAsync(reader, blob, mountpoint, OptionsFor(labels), _loggerFactory, cancellationToken).ConfigureAwait(false);
         if (!_mounts.TryAdd(mountpoint, new Layer(mount, blob)))
         {
             mount.Dispose();
@@ -90,6 +91,22 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         if (layer.Mount.Completion.IsCompleted)
         {
             throw new RemoteLayerException($"the FUSE connection of layer {layer.Mount.LayerDigest} at {mountpoint} has ended");
+        }
+        // A container starts once its layers' prefetch is local, or after the timeout without it.
+        if (!layer.Mount.PrefetchCompletion.IsCompleted)
+        {
+            try
+            {
+                await layer.Mount.PrefetchCompletion.WaitAsync(_mountOptions.Prefetch.Timeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                RemoteLog.PrefetchTimedOut(_logger, layer.Mount.LayerDigest.ToString(), _mountOptions.Prefetch.Timeout.TotalSeconds);
+            }
+        }
+        if (layer.Mount.Statistics.IsFullyLocal)
+        {
+            return; // every chunk is in the cache: the registry is no longer needed
         }
         try
         {
@@ -147,6 +164,12 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         return (reference, layer, toc);
     }
 
+    /// <summary>The mount options, with rpull's prefetch size label (bytes) for layers without a landmark.</summary>
+    private LayerMountOptions OptionsFor(IReadOnlyDictionary<string, string> labels) =>
+        Label(labels, PrefetchSizeLabel) is { } text && long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var size)
+            ? _mountOptions with { Prefetch = _mountOptions.Prefetch with { SizeWithoutLandmark = size } }
+            : _mountOptions;
+
     private static string? Label(IReadOnlyDictionary<string, string> labels, string key) =>
         labels.TryGetValue(key, out var value) && !string.IsNullOrWhiteSpace(value) ? value : null;
 
@@ -171,4 +194,7 @@ internal static partial class RemoteLog
 
     [LoggerMessage(202, LogLevel.Warning, "Check of layer {Layer} at {MountPoint} failed")]
     public static partial void CheckFailed(ILogger logger, string layer, string mountPoint, Exception exception);
+
+    [LoggerMessage(203, LogLevel.Warning, "Prefetch of layer {Layer} is not done after {Seconds} s; the container starts without waiting for it")]
+    public static partial void PrefetchTimedOut(ILogger logger, string layer, double seconds);
 }
