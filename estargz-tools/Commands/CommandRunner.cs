@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Snapshotter.Estargz;
 using Snapshotter.Oci;
+using Snapshotter.Registry;
 using Spectre.Console;
 
 namespace Estargz.Tools.Commands;
@@ -14,12 +15,13 @@ internal static class CommandRunner
         {
             return await body();
         }
-        catch (Exception e) when (e is EstargzFormatException or DigestMismatchException or FormatException or JsonException or InvalidDataException)
+        catch (Exception e) when (e is EstargzFormatException or DigestMismatchException or FormatException or JsonException or InvalidDataException
+            or PlatformNotFoundException or RegistryException { IsNotFound: true })
         {
             Error(e.Message);
             return ExitCodes.BadInput;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or RegistryException)
         {
             Error(e.Message);
             return ExitCodes.IoError;

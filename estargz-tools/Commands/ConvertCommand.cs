@@ -1,108 +1,81 @@
 using System.CommandLine;
-using System.Globalization;
 using System.Text.Json;
 using Estargz.Tools.Conversion;
 using Snapshotter.Estargz;
 using Snapshotter.Oci;
-using Spectre.Console;
+using Snapshotter.Registry;
 
 namespace Estargz.Tools.Commands;
 
 /// <summary>
-/// <c>estargz convert SOURCE TARGET</c>: an OCI image layout directory into a new layout with
-/// eStargz layers, or a single layer file (tar, tar+gzip, tar+zstd) into an eStargz blob.
+/// <c>estargz convert SOURCE TARGET</c>: an image (OCI image layout directory, or registry
+/// reference) into eStargz, written to a new layout or pushed to a registry tag; or a single layer
+/// file (tar, tar+gzip, tar+zstd) into an eStargz blob.
 /// </summary>
 internal static class ConvertCommand
 {
     public static Command Create()
     {
-        var source = new Argument<string>("source") { Description = "an OCI image layout directory, or a layer file (tar, tar.gz, tar.zst)" };
-        var target = new Argument<string>("target") { Description = "the new OCI image layout directory (must not exist or be empty), or the eStargz blob file to write" };
-        var chunkSize = new Option<int>("--chunk-size") { Description = "uncompressed bytes per chunk of a large file", DefaultValueFactory = _ => 4 << 20 };
-        var minChunkSize = new Option<int>("--min-chunk-size") { Description = "small files are packed together into gzip members of at least this many bytes (0: one member per file)" };
-        var level = new Option<int>("--compression-level") { Description = "gzip level 0-9 (9 is what the Go converter uses)", DefaultValueFactory = _ => 9 };
+        var source = new Argument<string>("source") { Description = "an OCI image layout directory, an image reference (registry/repository:tag, or docker://REF), or a layer file (tar, tar.gz, tar.zst)" };
+        var target = new Argument<string>("target") { Description = "the new OCI image layout directory (must not exist or be empty), an image reference to push to, or the eStargz blob file to write" };
+        var build = new BuildOptions();
         var prioritized = new Option<FileInfo?>("--prioritized-files") { Description = "a file listing, one per line, the paths the workload reads first; they go before .prefetch.landmark" };
         var allowMissing = new Option<bool>("--allow-prioritized-not-found") { Description = "ignore prioritized paths the layer does not have" };
-        var platforms = new Option<string[]>("--platform") { Description = "convert only these platforms of a multi-platform image (os/arch[/variant]; repeatable; default all)", AllowMultipleArgumentsPerToken = true };
-        var json = new Option<bool>("--json") { Description = "print a JSON summary on stdout" };
-        var quiet = new Option<bool>("--quiet", "-q") { Description = "no progress output" };
-        var command = new Command("convert", "convert an image (OCI layout) or a layer to eStargz")
+        var force = new Option<bool>("--force") { Description = "convert layers that already are eStargz too (they are kept as they are by default)" };
+        var locations = new ImageLocations();
+        var output = new OutputOptions();
+        var command = new Command("convert", "convert an image (OCI layout or registry, to a layout or a registry) or a layer to eStargz")
         {
-            source, target, chunkSize, minChunkSize, level, prioritized, allowMissing, platforms, json, quiet,
+            source, target, prioritized, allowMissing, force,
         };
+        build.AddTo(command);
+        locations.Options.ToList().ForEach(command.Options.Add);
+        output.AddTo(command);
         command.SetAction((result, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
-            var options = new EstargzBuildOptions
+            var options = build.Read(result, locations.TemporaryDirectory(result)) with
             {
-                ChunkSize = result.GetValue(chunkSize),
-                MinChunkSize = result.GetValue(minChunkSize),
-                CompressionLevel = result.GetValue(level),
                 PrioritizedFiles = result.GetValue(prioritized) is { } list ? await ReadListAsync(list, cancellationToken) : [],
                 AllowPrioritizedNotFound = result.GetValue(allowMissing),
             };
             var from = result.GetRequiredValue(source);
             var to = result.GetRequiredValue(target);
-            var output = new Output(result.GetValue(json), result.GetValue(quiet));
-            if (Directory.Exists(from))
+            if (File.Exists(from))
             {
-                var wanted = (result.GetValue(platforms) ?? []).Select(Platform.Parse).ToList();
-                return await ConvertImageAsync(from, to, options, wanted, output, cancellationToken);
+                return await ConvertLayerAsync(from, to, options, output.Read(result), cancellationToken);
             }
-            return await ConvertLayerAsync(from, to, options, output, cancellationToken);
+            using var registry = locations.CreateClient(result);
+            var imageSource = await ImageLocations.OpenSourceAsync(from, registry, locations.TemporaryDirectory(result), cancellationToken);
+            var imageTarget = await OpenTargetAsync(to, imageSource, registry, locations.TemporaryDirectory(result), cancellationToken);
+            var conversion = new ImageConversionOptions { Build = options, Platforms = build.Platforms(result), Force = result.GetValue(force) };
+            var summary = await output.Read(result).RunAsync(
+                progress => new ImageConverter(imageSource, imageTarget, conversion, progress).ConvertAsync(cancellationToken));
+            output.Read(result).Print(summary);
+            return ExitCodes.Success;
         }));
         return command;
     }
 
-    private sealed record Output(bool Json, bool Quiet)
+    private static async Task<IImageTarget> OpenTargetAsync(string to, IImageSource source, RegistryClient registry, string temporaryDirectory, CancellationToken cancellationToken)
     {
-        public bool Interactive => !Json && !Quiet && !Console.IsErrorRedirected;
-    }
-
-    private static async Task<int> ConvertImageAsync(
-        string from, string to, EstargzBuildOptions options, IReadOnlyList<Platform> platforms, Output output, CancellationToken cancellationToken)
-    {
+        if (ImageLocations.TryParseReference(to, out var reference))
+        {
+            if (source is LayoutImageSource && (await source.ReadRootsAsync(cancellationToken)).Count != 1)
+            {
+                throw new FormatException($"{source.Name} lists several images; a registry tag takes one (or a multi-platform index)");
+            }
+            return new RegistryImageTarget(registry, ImageLocations.PushReference(reference), temporaryDirectory);
+        }
         if (Directory.Exists(to) && Directory.EnumerateFileSystemEntries(to).Any())
         {
             throw new IOException($"target '{to}' exists and is not empty; choose a new directory");
         }
-        var sourceLayout = await OciImageLayout.OpenAsync(from, cancellationToken);
-        var targetLayout = await OciImageLayout.CreateAsync(to, cancellationToken);
-        ImageConversion conversion;
-        if (output.Interactive)
-        {
-            conversion = await CommandRunner.Stderr.Progress()
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
-                .StartAsync(context => new ImageLayoutConverter(sourceLayout, targetLayout, options, platforms, new ConversionProgress(context, null))
-                    .ConvertAsync(cancellationToken));
-        }
-        else
-        {
-            var progress = output.Json || output.Quiet ? ConversionProgress.Silent : new ConversionProgress(null, Console.Error);
-            conversion = await new ImageLayoutConverter(sourceLayout, targetLayout, options, platforms, progress).ConvertAsync(cancellationToken);
-        }
-
-        if (output.Json)
-        {
-            Console.WriteLine(JsonSerializer.Serialize(conversion, ConversionJson.Default.ImageConversion));
-        }
-        else if (!output.Quiet)
-        {
-            var layers = conversion.Manifests.SelectMany(m => m.Layers).DistinctBy(l => l.Source).ToList();
-            var converted = layers.Where(l => l.Converted).ToList();
-            Console.Error.WriteLine(string.Format(CultureInfo.InvariantCulture,
-                "converted {0} image(s), {1} layer(s) ({2} kept as they were eStargz already), {3:N0} uncompressed bytes in {4:F1} s",
-                conversion.Manifests.Count, converted.Count, layers.Count - converted.Count,
-                converted.Sum(l => l.UncompressedSize), conversion.Seconds));
-        }
-        return ExitCodes.Success;
+        var refName = source.Repository is { Tag: { } tag } ? tag : null;
+        return new LayoutImageTarget(await OciImageLayout.CreateAsync(to, cancellationToken), refName);
     }
 
     private static async Task<int> ConvertLayerAsync(string from, string to, EstargzBuildOptions options, Output output, CancellationToken cancellationToken)
     {
-        if (!File.Exists(from))
-        {
-            throw new FileNotFoundException($"source '{from}' is neither an OCI image layout directory nor a layer file", from);
-        }
         // The media type only matters for zstd, which needs decompressing before the builder.
         var mediaType = await LooksLikeZstdAsync(from, cancellationToken) ? MediaTypes.OciLayerZstd : MediaTypes.OciLayerGzip;
         var conversion = await LayerConverter.ConvertFileAsync(from, to, mediaType, options, progress: null, cancellationToken);
@@ -129,7 +102,7 @@ internal static class ConvertCommand
         return read == 4 && magic.AsSpan().SequenceEqual(new byte[] { 0x28, 0xb5, 0x2f, 0xfd });
     }
 
-    private static async Task<IReadOnlyList<string>> ReadListAsync(FileInfo file, CancellationToken cancellationToken) =>
+    internal static async Task<IReadOnlyList<string>> ReadListAsync(FileInfo file, CancellationToken cancellationToken) =>
         (await File.ReadAllLinesAsync(file.FullName, cancellationToken))
             .Select(line => line.Trim())
             .Where(line => line.Length > 0 && !line.StartsWith('#'))

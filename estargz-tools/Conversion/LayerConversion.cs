@@ -1,8 +1,9 @@
+using System.Text.Json.Serialization;
 using Snapshotter.Oci;
 
 namespace Estargz.Tools.Conversion;
 
-/// <summary>What happened to one layer: converted, or kept because it already was eStargz.</summary>
+/// <summary>What happened to one layer: converted, or kept because it already was eStargz; and how it reached the target.</summary>
 internal sealed record LayerConversion(
     Digest Source,
     Digest Target,
@@ -12,12 +13,19 @@ internal sealed record LayerConversion(
     Digest DiffId,
     long UncompressedSize,
     bool Converted,
-    double Seconds);
+    double Seconds)
+{
+    /// <summary>Stored, skipped (the target had it) or mounted; absent for a single layer file.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public BlobStore? Store { get; init; }
+}
 
-/// <summary>The outcome of converting one image layout, for the <c>--json</c> summary.</summary>
+/// <summary>The outcome of converting images, for the <c>--json</c> summary.</summary>
 internal sealed record ImageConversion(
     string Source,
     string Target,
+    Digest? Digest,
+    LayerCounts Layers,
     IReadOnlyList<ManifestConversion> Manifests,
     double Seconds);
 
@@ -26,3 +34,18 @@ internal sealed record ManifestConversion(
     Digest Target,
     string? Platform,
     IReadOnlyList<LayerConversion> Layers);
+
+/// <summary>Distinct layers by what happened to them: converted or kept; stored, skipped or mounted.</summary>
+internal sealed record LayerCounts(int Converted, int Kept, int Stored, int Skipped, int Mounted)
+{
+    public static LayerCounts Of(IEnumerable<ManifestConversion> manifests)
+    {
+        var layers = manifests.SelectMany(m => m.Layers).DistinctBy(l => (l.Source, l.Target)).ToList();
+        return new LayerCounts(
+            layers.Count(l => l.Converted),
+            layers.Count(l => !l.Converted),
+            layers.Count(l => l.Store == BlobStore.Stored),
+            layers.Count(l => l.Store == BlobStore.Skipped),
+            layers.Count(l => l.Store == BlobStore.Mounted));
+    }
+}

@@ -65,10 +65,31 @@ public interface IRegistryPusher
     /// is set, else POST and a monolithic PUT, or PATCH chunks of <see cref="BlobPushOptions.ChunkSize"/>.
     /// <paramref name="openContent"/> may be called again for a retry.
     /// </summary>
-    Task PushBlobAsync(ImageReference repository, Descriptor descriptor, Func<Stream> openContent, BlobPushOptions? options = null, CancellationToken cancellationToken = default);
+    Task<BlobPushResult> PushBlobAsync(ImageReference repository, Descriptor descriptor, Func<Stream> openContent, BlobPushOptions? options = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Asks the registry to link a blob of <paramref name="fromRepository"/> (same registry) into
+    /// <paramref name="repository"/> without an upload; false when it would not (then nothing changed).
+    /// </summary>
+    Task<bool> MountBlobAsync(ImageReference repository, Digest digest, string fromRepository, CancellationToken cancellationToken = default);
 
     /// <summary>PUTs a manifest or index under the reference's tag (or digest) and returns its digest.</summary>
     Task<Digest> PushManifestAsync(ImageReference reference, string mediaType, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes the manifest <paramref name="reference"/> pins by digest (and so every tag of it); registries may refuse (HTTP 405).</summary>
+    Task DeleteManifestAsync(ImageReference reference, CancellationToken cancellationToken = default);
+}
+
+/// <summary>What <see cref="IRegistryPusher.PushBlobAsync"/> did.</summary>
+public enum BlobPushResult
+{
+    /// <summary>The repository had the blob already; nothing was sent.</summary>
+    Existed,
+
+    /// <summary>The registry linked it from another repository.</summary>
+    Mounted,
+
+    Uploaded,
 }
 
 public sealed record BlobPushOptions

@@ -37,4 +37,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 11, Level = LogLevel.Debug, Message = "blob {Digest} mounted into {Repository} from {From}")]
     public static partial void BlobMounted(ILogger logger, string digest, string repository, string from);
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Debug, Message = "blob {Digest}: cancelling the upload the registry opened in {Repository} instead of a mount failed: {Reason}")]
+    public static partial void UploadCancelFailed(ILogger logger, string digest, string repository, string reason);
 }

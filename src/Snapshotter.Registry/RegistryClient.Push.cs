@@ -23,7 +23,7 @@ public sealed partial class RegistryClient
         };
     }
 
-    public async Task PushBlobAsync(ImageReference repository, Descriptor descriptor, Func<Stream> openContent, BlobPushOptions? options = null, CancellationToken cancellationToken = default)
+    public async Task<BlobPushResult> PushBlobAsync(ImageReference repository, Descriptor descriptor, Func<Stream> openContent, BlobPushOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(repository);
         ArgumentNullException.ThrowIfNull(descriptor);
@@ -36,27 +36,15 @@ public sealed partial class RegistryClient
         if (await BlobExistsAsync(repository, descriptor.Digest, cancellationToken).ConfigureAwait(false))
         {
             Log.BlobExists(_logger, descriptor.Digest.Value, repository.Name);
-            return;
+            return BlobPushResult.Existed;
         }
         var endpoint = PushEndpoint(repository);
         var repo = repository.Repository;
         var what = $"blob upload {descriptor.Digest}";
-        var query = options.MountFrom is null ? null : $"mount={Uri.EscapeDataString(descriptor.Digest.Value)}&from={Uri.EscapeDataString(options.MountFrom)}";
-        Uri location;
-        using (var start = await SendAsync(endpoint, repo, HttpMethod.Post, endpoint.Url(repo, "blobs", "uploads/", query), what, digest: descriptor.Digest,
-            actions: "pull,push", extraScope: options.MountFrom is null ? null : $"repository:{options.MountFrom}:pull",
-            content: () => new ByteArrayContent([]), cancellationToken: cancellationToken).ConfigureAwait(false))
+        var location = await StartUploadAsync(endpoint, repository, descriptor.Digest, options.MountFrom, cancellationToken).ConfigureAwait(false);
+        if (location is null)
         {
-            if (start.StatusCode == HttpStatusCode.Created && options.MountFrom is not null)
-            {
-                Log.BlobMounted(_logger, descriptor.Digest.Value, repository.Name, options.MountFrom);
-                return;
-            }
-            if (start.StatusCode != HttpStatusCode.Accepted)
-            {
-                throw await RegistryErrors.ToExceptionAsync(start.Message, what, repository.Registry, repo, descriptor.Digest, cancellationToken).ConfigureAwait(false);
-            }
-            location = UploadLocation(start, what, repository);
+            return BlobPushResult.Mounted;
         }
 
         if (options.ChunkSize is { } chunkSize)
@@ -74,6 +62,65 @@ public sealed partial class RegistryClient
             throw await RegistryErrors.ToExceptionAsync(put.Message, what, repository.Registry, repo, descriptor.Digest, cancellationToken).ConfigureAwait(false);
         }
         CheckServedDigest(put, descriptor.Digest, what, repository);
+        return BlobPushResult.Uploaded;
+    }
+
+    public async Task<bool> MountBlobAsync(ImageReference repository, Digest digest, string fromRepository, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        ArgumentException.ThrowIfNullOrEmpty(fromRepository);
+        var endpoint = PushEndpoint(repository);
+        var location = await StartUploadAsync(endpoint, repository, digest, fromRepository, cancellationToken).ConfigureAwait(false);
+        if (location is null)
+        {
+            return true;
+        }
+        // The registry opened an upload instead; cancel it rather than leave it to expire.
+        try
+        {
+            using var cancel = await SendAsync(endpoint, repository.Repository, HttpMethod.Delete, location, $"blob upload {digest}", digest: digest,
+                actions: "pull,push", retry: false, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (RegistryException e)
+        {
+            Log.UploadCancelFailed(_logger, digest.Value, repository.Name, e.Message);
+        }
+        return false;
+    }
+
+    public async Task DeleteManifestAsync(ImageReference reference, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(reference);
+        var digest = reference.Digest ?? throw new ArgumentException($"{reference} names no digest; registries delete manifests by digest", nameof(reference));
+        var endpoint = PushEndpoint(reference);
+        var what = $"manifest {digest} deletion";
+        using var response = await SendAsync(endpoint, reference.Repository, HttpMethod.Delete, endpoint.Url(reference.Repository, "manifests", digest.Value), what,
+            digest: digest, actions: "pull,push,delete", cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode is not (HttpStatusCode.Accepted or HttpStatusCode.OK or HttpStatusCode.NoContent))
+        {
+            throw await RegistryErrors.ToExceptionAsync(response.Message, what, reference.Registry, reference.Repository, digest, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>POSTs a new upload (with a cross-repository mount when <paramref name="mountFrom"/> is set): its Location, or null when the blob was mounted.</summary>
+    private async Task<Uri?> StartUploadAsync(RegistryEndpoint endpoint, ImageReference repository, Digest digest, string? mountFrom, CancellationToken cancellationToken)
+    {
+        var repo = repository.Repository;
+        var what = $"blob upload {digest}";
+        var query = mountFrom is null ? null : $"mount={Uri.EscapeDataString(digest.Value)}&from={Uri.EscapeDataString(mountFrom)}";
+        using var start = await SendAsync(endpoint, repo, HttpMethod.Post, endpoint.Url(repo, "blobs", "uploads/", query), what, digest: digest,
+            actions: "pull,push", extraScope: mountFrom is null ? null : $"repository:{mountFrom}:pull",
+            content: () => new ByteArrayContent([]), cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (start.StatusCode == HttpStatusCode.Created && mountFrom is not null)
+        {
+            Log.BlobMounted(_logger, digest.Value, repository.Name, mountFrom);
+            return null;
+        }
+        if (start.StatusCode != HttpStatusCode.Accepted)
+        {
+            throw await RegistryErrors.ToExceptionAsync(start.Message, what, repository.Registry, repo, digest, cancellationToken).ConfigureAwait(false);
+        }
+        return UploadLocation(start, what, repository);
     }
 
     public async Task<Digest> PushManifestAsync(ImageReference reference, string mediaType, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)

@@ -26,7 +26,7 @@ public sealed partial class RegistryClient : IRegistryClient, IRegistryPusher, I
         _options = options ?? new RegistryClientOptions();
         _options.Validate();
         _logger = (ILogger?)logger ?? NullLogger.Instance;
-        _hosts = new HostsConfiguration(_options.HostsDirectory);
+        _hosts = new HostsConfiguration(_options.HostsDirectory, _options.PlainHttp);
         var sources = new List<ICredentialSource>();
         if (_options.Credentials is { } callback)
         {

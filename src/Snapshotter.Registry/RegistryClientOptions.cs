@@ -9,6 +9,12 @@ public sealed class RegistryClientOptions
     /// <summary>Docker's config file; null for <c>$DOCKER_CONFIG/config.json</c> or <c>~/.docker/config.json</c>.</summary>
     public string? DockerConfigPath { get; set; }
 
+    /// <summary>
+    /// Lets hosts without a hosts.toml fall back to plain http when they do not speak TLS (like
+    /// <c>--plain-http</c> of ctr); loopback hosts always may.
+    /// </summary>
+    public bool PlainHttp { get; set; }
+
     /// <summary>Whether credentials are read from the Docker config file (and its credential helpers).</summary>
     public bool UseDockerConfig { get; set; } = true;
 

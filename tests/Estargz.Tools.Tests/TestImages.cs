@@ -24,6 +24,29 @@ internal static class TestImages
         return path;
     }
 
+    /// <summary>
+    /// A layout whose one entry is an index of one image per platform: each has the shared layer
+    /// <paramref name="shared"/> below a small layer of its own naming the platform.
+    /// </summary>
+    public static async Task<string> MultiPlatformLayoutAsync(string path, string refName, byte[] shared, params Platform[] platforms)
+    {
+        var layout = await OciImageLayout.CreateAsync(path);
+        var sharedLayer = await layout.WriteBlobAsync(MediaTypes.OciLayerGzip, Gzip(shared));
+        var manifests = new List<Descriptor>();
+        foreach (var platform in platforms)
+        {
+            var own = new TarBuilder().Directory("etc/").File("etc/platform", platform + "\n").Build();
+            var ownLayer = await layout.WriteBlobAsync(MediaTypes.OciLayerGzip, Gzip(own));
+            var config = ImageConfig.Create(platform, [Digest.Compute(shared), Digest.Compute(own)]);
+            var configDescriptor = await layout.WriteBlobAsync(MediaTypes.OciConfig, config.ToJsonBytes());
+            var manifest = new ImageManifest { Config = configDescriptor, Layers = [sharedLayer, ownLayer] };
+            manifests.Add(await layout.WriteBlobAsync(MediaTypes.OciManifest, manifest.ToJsonBytes()) with { Platform = platform });
+        }
+        var index = new ImageIndex { Manifests = manifests };
+        await layout.AddManifestAsync(MediaTypes.OciIndex, index.ToJsonBytes(), refName);
+        return path;
+    }
+
     /// <summary>Every tar entry kind, plus a second layer that whites out and replaces parts of the first.</summary>
     public static byte[][] RichLayers() =>
     [

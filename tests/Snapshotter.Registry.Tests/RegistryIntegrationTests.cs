@@ -160,11 +160,23 @@ public sealed class RegistryIntegrationTests : IAsyncLifetime
         Assert.False(await client.BlobExistsAsync(Ref("target"), layer.Digest, Token));
 
         // An existing blob is not uploaded again: a content stream that throws proves it is never opened.
-        await client.PushBlobAsync(Ref("source"), layer, () => throw new InvalidOperationException("opened"), cancellationToken: Token);
+        Assert.Equal(BlobPushResult.Existed, await client.PushBlobAsync(Ref("source"), layer, () => throw new InvalidOperationException("opened"), cancellationToken: Token));
 
         // Cross-repository mount: the registry links the blob without any upload.
-        await client.PushBlobAsync(Ref("target"), layer, () => throw new InvalidOperationException("opened"), new BlobPushOptions { MountFrom = "source" }, Token);
+        Assert.Equal(BlobPushResult.Mounted,
+            await client.PushBlobAsync(Ref("target"), layer, () => throw new InvalidOperationException("opened"), new BlobPushOptions { MountFrom = "source" }, Token));
         Assert.True(await client.BlobExistsAsync(Ref("target"), layer.Digest, Token));
+
+        // A mount on its own: true when linked, false (and nothing stored) when the source lacks the blob.
+        Assert.True(await client.MountBlobAsync(Ref("mounted"), image.ConfigDescriptor.Digest, "source", Token));
+        Assert.True(await client.BlobExistsAsync(Ref("mounted"), image.ConfigDescriptor.Digest, Token));
+        var absent = Digest.Compute("in no repository"u8);
+        Assert.False(await client.MountBlobAsync(Ref("mounted"), absent, "source", Token));
+        Assert.False(await client.BlobExistsAsync(Ref("mounted"), absent, Token));
+
+        // Deleting by digest removes the manifest (and so its tag).
+        await client.DeleteManifestAsync(Ref("source").WithDigest(image.ManifestDigest), Token);
+        Assert.True((await Assert.ThrowsAsync<RegistryException>(() => client.GetManifestAsync(Ref("source:v1"), Token))).IsNotFound);
 
         // Chunked PATCH upload, the last chunk short.
         var chunked = TestImage.Create(7, null, 150_001);

@@ -8,11 +8,11 @@ namespace Snapshotter.Registry.Hosts;
 /// <summary>
 /// containerd's registry host configuration: <c>&lt;certs.d&gt;/&lt;host&gt;/hosts.toml</c> (or
 /// <c>_default/hosts.toml</c>), mirrors in file order and then the server. Without a file the
-/// origin is used: <c>docker.io</c> maps to <c>registry-1.docker.io</c>; a loopback registry is
-/// tried with https and falls back to http. A host directory without hosts.toml may hold legacy
+/// origin is used: <c>docker.io</c> maps to <c>registry-1.docker.io</c>; a loopback registry (or
+/// any, with <paramref name="plainHttp"/>) is tried with https and falls back to http. A host directory without hosts.toml may hold legacy
 /// <c>*.crt</c> CAs and <c>*.cert</c>/<c>*.key</c> client pairs. Files are re-read when they change.
 /// </summary>
-internal sealed class HostsConfiguration(string? directory)
+internal sealed class HostsConfiguration(string? directory, bool plainHttp = false)
 {
     private readonly ConcurrentDictionary<string, (DateTime Stamp, IReadOnlyList<RegistryEndpoint> Endpoints)> _cache = new(StringComparer.Ordinal);
 
@@ -27,7 +27,7 @@ internal sealed class HostsConfiguration(string? directory)
         }
         IReadOnlyList<RegistryEndpoint> endpoints = file is not null && File.Exists(file)
             ? Parse(registry, File.ReadAllText(file), hostDirectory!, file)
-            : [Legacy(registry, hostDirectory)];
+            : [Legacy(registry, hostDirectory, plainHttp)];
         _cache[registry] = (stamp, endpoints);
         return endpoints;
     }
@@ -91,13 +91,13 @@ internal sealed class HostsConfiguration(string? directory)
         return null;
     }
 
-    private static RegistryEndpoint Legacy(string registry, string? hostDirectory)
+    private static RegistryEndpoint Legacy(string registry, string? hostDirectory, bool plainHttp)
     {
         var endpoint = new RegistryEndpoint
         {
             Registry = registry,
             BaseUri = new Uri(DefaultServer(registry) + "/v2"),
-            HttpFallback = IsLoopback(registry),
+            HttpFallback = plainHttp || IsLoopback(registry),
         };
         if (hostDirectory is null)
         {
