@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Snapshotter.Cache;
 using Snapshotter.Daemon.Remote;
 using Snapshotter.Fs;
 using Snapshotter.Registry;
@@ -45,6 +46,10 @@ public static class DaemonHost
         // plain http) and mounted with FUSE.
         services.AddSingleton(sp => new RegistryClient(config.Registry.ToClientOptions(), sp.GetRequiredService<ILogger<RegistryClient>>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IRegistryClient>(sp => sp.GetRequiredService<RegistryClient>());
+        // Verified chunks on disk under the GC policy of [cache]; collected periodically and on containerd's Cleanup.
+        services.AddSingleton(sp => ChunkCache.Open(config.Cache.ToOptions(config.Root), sp.GetRequiredService<ILogger<ChunkCache>>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IChunkCache>(sp => sp.GetRequiredService<ChunkCache>());
+        services.AddHostedService<CacheCollector>();
         services.AddSingleton<FetchGate>();
         services.AddSingleton(sp => new BackgroundFetcher(config.BackgroundFetch, sp.GetRequiredService<FetchGate>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<BackgroundFetcher>>()));
         services.AddSingleton(sp => new LayerMountOptions
@@ -52,6 +57,7 @@ public static class DaemonHost
             Fetch = config.Fetch,
             Prefetch = config.Prefetch,
             Background = sp.GetRequiredService<BackgroundFetcher>(),
+            Cache = sp.GetRequiredService<IChunkCache>(),
         });
         services.AddSingleton<EstargzRemoteFileSystem>(sp => new EstargzRemoteFileSystem(sp.GetRequiredService<IRegistryClient>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<LayerMountOptions>()));
         services.AddSingleton<IRemoteFileSystem>(sp => sp.GetRequiredService<EstargzRemoteFileSystem>());

@@ -1,3 +1,4 @@
+using Snapshotter.Cache;
 using Containerd.Services.Snapshots.V1;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
@@ -11,7 +12,7 @@ namespace Snapshotter.Daemon;
 /// Errors are not handled here: <see cref="SnapshotErrorInterceptor"/> maps them to status codes.
 /// The <c>snapshotter</c> field of requests names the proxy plugin on containerd's side; one daemon serves one.
 /// </summary>
-internal sealed class SnapshotsService(ISnapshotter snapshotter) : Containerd.Services.Snapshots.V1.Snapshots.SnapshotsBase
+internal sealed class SnapshotsService(ISnapshotter snapshotter, IChunkCache cache) : Containerd.Services.Snapshots.V1.Snapshots.SnapshotsBase
 {
     private const int ListBatchSize = 100;
 
@@ -76,6 +77,8 @@ internal sealed class SnapshotsService(ISnapshotter snapshotter) : Containerd.Se
     public override async Task<Empty> Cleanup(CleanupRequest request, ServerCallContext context)
     {
         await snapshotter.CleanupAsync(context.CancellationToken);
+        // containerd calls Cleanup after its GC removed snapshots: their layers' chunks are now collectable.
+        await cache.CollectAsync(context.CancellationToken);
         return EmptyReply;
     }
 

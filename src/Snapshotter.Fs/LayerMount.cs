@@ -18,12 +18,12 @@ public sealed class LayerMount : IDisposable
     private readonly FuseMount _mount;
     private readonly FuseServer _server;
     private readonly Passthrough? _passthrough;
-    private readonly MemoryChunkStore? _ownStore;
+    private readonly IDisposable? _ownStore;
     private readonly CancellationTokenSource _lifetime;
     private readonly ILogger _logger;
     private int _disposed;
 
-    private LayerMount(FuseMount mount, FuseServer server, Passthrough? passthrough, MemoryChunkStore? ownStore, LayerStatistics statistics, Digest layer,
+    private LayerMount(FuseMount mount, FuseServer server, Passthrough? passthrough, IDisposable? ownStore, LayerStatistics statistics, Digest layer,
         CancellationTokenSource lifetime, Task prefetch, ILogger logger)
     {
         _mount = mount;
@@ -75,9 +75,11 @@ public sealed class LayerMount : IDisposable
         options.Fetch.Validate();
         var tree = LayerTree.Build(reader, options.OpaqueXattr);
         var statistics = new LayerStatistics(tree.Members.TotalCompressedBytes);
-        var ownStore = options.ChunkStore is null ? new MemoryChunkStore(options.RecentChunkBytes) : null;
+        IChunkStore store = options.Cache is { } cache ? new CachedChunkStore(cache, blob.Digest)
+            : options.ChunkStore ?? new MemoryChunkStore(options.RecentChunkBytes);
+        var ownStore = store == options.ChunkStore ? null : (IDisposable)store;
         var gate = options.Background?.Gate ?? new FetchGate();
-        var chunks = new ChunkReader(reader, blob, options.ChunkStore ?? ownStore!, tree.Members, statistics, options.Fetch, gate, logger);
+        var chunks = new ChunkReader(reader, blob, store, tree.Members, statistics, options.Fetch, gate, logger);
         var passthrough = options.PassthroughDirectory is { } directory ? new Passthrough(directory, chunks, blob.Digest, logger) : null;
         var fileSystem = new LayerFileSystem(tree, chunks, blob, statistics, options.AttributeTimeout, passthrough);
 

@@ -10,10 +10,13 @@ public sealed record LayerMountOptions
     /// <summary>How long the kernel may cache names and attributes; the layer is immutable, so long.</summary>
     public TimeSpan AttributeTimeout { get; init; } = TimeSpan.FromHours(1);
 
-    /// <summary>Bytes of recently decompressed chunks kept in memory (per layer unless <see cref="ChunkStore"/> is shared).</summary>
+    /// <summary>Bytes of the private <see cref="MemoryChunkStore"/> used when neither <see cref="Cache"/> nor <see cref="ChunkStore"/> is set.</summary>
     public long RecentChunkBytes { get; init; } = 32L * 1024 * 1024;
 
-    /// <summary>The layer's chunk store (the daemon's on-disk cache) instead of a private <see cref="MemoryChunkStore"/>.</summary>
+    /// <summary>The daemon's chunk cache, shared by its layers (each mount holds a lease on its layer); first choice.</summary>
+    public Cache.IChunkCache? Cache { get; init; }
+
+    /// <summary>A chunk store for this layer when there is no <see cref="Cache"/>; null: a private <see cref="MemoryChunkStore"/>.</summary>
     public IChunkStore? ChunkStore { get; init; }
 
     public FetchOptions Fetch { get; init; } = FetchOptions.Default;

@@ -49,6 +49,16 @@ public sealed class ConfigTests
 
             [metrics]
             address = "127.0.0.1:9880"
+
+            [cache]
+            directory = "/tmp/x/cache"
+            max_bytes = 1000000
+            low_watermark_percent = 50
+            min_free_bytes = 5
+            min_free_percent = 1.5
+            memory_bytes = 0
+            gc_interval_seconds = 60
+            sync_writes = true
             """, "test.toml");
 
         Assert.Equal(new DaemonConfig
@@ -69,7 +79,19 @@ public sealed class ConfigTests
             Prefetch = new Fs.PrefetchOptions { Enabled = false, SizeWithoutLandmark = 10 << 20, Timeout = TimeSpan.FromSeconds(3) },
             BackgroundFetch = new Fs.BackgroundFetchOptions { Enabled = false, BytesPerSecond = 1000, Layers = 3, RetryDelay = TimeSpan.FromSeconds(4) },
             Metrics = new MetricsConfig { Address = "127.0.0.1:9880" },
+            Cache = new CacheConfig
+            {
+                Directory = "/tmp/x/cache",
+                MaxBytes = 1_000_000,
+                LowWatermarkPercent = 50,
+                MinFreeBytes = 5,
+                MinFreePercent = 1.5,
+                MemoryBytes = 0,
+                GcInterval = TimeSpan.FromMinutes(1),
+                SyncWrites = true,
+            },
         }, config);
+        Assert.Equal("/tmp/x/root/cache", new CacheConfig().ToOptions("/tmp/x/root").Root);
         Assert.Equal(new DaemonConfig(), DaemonConfig.FromToml("", "empty.toml"));
     }
 
@@ -86,6 +108,8 @@ public sealed class ConfigTests
     [InlineData("[metrics]\naddress = \"localhost\"", "metrics.address must be empty or an IP address and port")]
     [InlineData("[fetch]\ntimeout_seconds = 0", "fetch.timeout_seconds must be positive")]
     [InlineData("[background_fetch]\nlayers = 0", "background_fetch.layers must be an integer >= 1")]
+    [InlineData("[cache]\nmin_free_percent = 120", "cache.min_free_percent must be between 0 and 100")]
+    [InlineData("[cache]\ndirectory = \"cache\"", "cache.directory must be empty or an absolute path")]
     [InlineData("[registry]\nmax_concurrent_requests_per_host = 0", "must be an integer >= 1")]
     public void Bad_configuration_is_refused_with_the_reason(string toml, string expected)
     {

@@ -31,7 +31,7 @@ public sealed class LazyPullTests
         var converted = directory.Combine("converted");
         if (converter == "estargz")
         {
-            (await ProcessRunner.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "estargz.dll"), "convert", "--quiet", original, converted], TimeSpan.FromMinutes(5), cancellationToken: Token))
+            (await ProcessRunner.RunAsync("dotnet", [RepositoryPaths.EstargzCli, "convert", "--quiet", original, converted], TimeSpan.FromMinutes(5), cancellationToken: Token))
                 .EnsureSuccess();
         }
         else

@@ -7,6 +7,20 @@ public static class RepositoryPaths
 
     public static string Script(string name) => Path.Combine(Root, "script", name);
 
+    /// <summary>
+    /// The <c>estargz</c> CLI in its own build output (same configuration as the tests). Run it from
+    /// there, not from a test's bin: a test project that references the web daemon gets ASP.NET's
+    /// copies of shared libraries, which the CLI (a plain console app) cannot load.
+    /// </summary>
+    public static string EstargzCli
+    {
+        get
+        {
+            var configuration = AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
+            return Path.Combine(Root, "estargz-tools", "bin", configuration, "net10.0", "estargz.dll");
+        }
+    }
+
     private static string FindRoot()
     {
         for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)

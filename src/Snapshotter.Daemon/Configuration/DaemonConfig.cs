@@ -30,6 +30,8 @@ public sealed record DaemonConfig
 
     public MetricsConfig Metrics { get; init; } = new();
 
+    public CacheConfig Cache { get; init; } = new();
+
     /// <summary>Parses a TOML document; missing keys keep their defaults, unknown keys and wrong types are errors.</summary>
     public static DaemonConfig FromToml(string toml, string source)
     {
@@ -57,6 +59,7 @@ public sealed record DaemonConfig
                 "fetch" => config with { Fetch = FetchSections.Fetch(top.Table(key, value), top.Nested(key)) },
                 "prefetch" => config with { Prefetch = FetchSections.Prefetch(top.Table(key, value), top.Nested(key)) },
                 "background_fetch" => config with { BackgroundFetch = FetchSections.BackgroundFetch(top.Table(key, value), top.Nested(key)) },
+                "cache" => config with { Cache = CacheConfig.FromToml(top.Table(key, value), top.Nested(key)) },
                 "metrics" => config with { Metrics = FetchSections.Metrics(top.Table(key, value), top.Nested(key)) },
                 _ => throw top.Unknown(key),
             };
@@ -97,6 +100,7 @@ public sealed record DaemonConfig
             throw new ConfigException($"{source}: root must be an absolute path, got '{Root}'");
         }
         Registry.Validate(new TomlValues(source, "registry"));
+        Cache.Validate(new TomlValues(source, "cache"));
         return this;
     }
 }
