@@ -40,6 +40,9 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
     /// <summary>The mountpoints currently served.</summary>
     public ICollection<string> MountPoints => _mounts.Keys;
 
+    /// <summary>The counters of the layer mounted at <paramref name="mountpoint"/>, or null.</summary>
+    public LayerStatistics? StatisticsOf(string mountpoint) => _mounts.TryGetValue(mountpoint, out var layer) ? layer.Mount.Statistics : null;
+
     public async Task MountAsync(string mountpoint, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(mountpoint);
