@@ -4,6 +4,7 @@ using Estargz.Tools.Commands;
 var root = new RootCommand("estargz: convert images to eStargz (lazy-pullable) and inspect or verify eStargz layers")
 {
     ConvertCommand.Create(),
+    OptimizeCommand.Create(),
     InspectCommand.Create(),
     VerifyCommand.Create(),
     TocDigestCommand.Create(),

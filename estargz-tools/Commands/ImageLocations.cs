@@ -14,11 +14,13 @@ internal sealed class ImageLocations
 {
     private const string DockerTransport = "docker://";
 
-    private readonly Option<bool> _plainHttp = new("--plain-http") { Description = "let registries that do not speak TLS be reached over plain http (loopback ones always may)" };
-    private readonly Option<string?> _hostsDirectory = new("--hosts-dir") { Description = "containerd's certs.d directory of <host>/hosts.toml files (mirrors, CAs, client certificates)" };
     private readonly Option<string?> _temporaryDirectory = new("--temp-dir") { Description = "where layers are downloaded and converted (default: the system temporary directory)" };
 
-    public IEnumerable<Option> Options => [_plainHttp, _hostsDirectory, _temporaryDirectory];
+    public Option<bool> PlainHttp { get; } = new("--plain-http") { Description = "let registries that do not speak TLS be reached over plain http (loopback ones always may)" };
+
+    public Option<string?> HostsDirectory { get; } = new("--hosts-dir") { Description = "containerd's certs.d directory of <host>/hosts.toml files (mirrors, CAs, client certificates)" };
+
+    public IEnumerable<Option> Options => [PlainHttp, HostsDirectory, _temporaryDirectory];
 
     public static bool TryParseReference(string text, out ImageReference reference)
     {
@@ -40,8 +42,8 @@ internal sealed class ImageLocations
 
     public RegistryClient CreateClient(ParseResult result) => new(new RegistryClientOptions
     {
-        PlainHttp = result.GetValue(_plainHttp),
-        HostsDirectory = result.GetValue(_hostsDirectory),
+        PlainHttp = result.GetValue(PlainHttp),
+        HostsDirectory = result.GetValue(HostsDirectory),
     });
 
     public string TemporaryDirectory(ParseResult result) => result.GetValue(_temporaryDirectory) ?? Path.GetTempPath();

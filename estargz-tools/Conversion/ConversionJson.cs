@@ -11,6 +11,8 @@ namespace Estargz.Tools.Conversion;
 [JsonSerializable(typeof(ImageConversion))]
 [JsonSerializable(typeof(LayerConversion))]
 [JsonSerializable(typeof(VerificationSummary))]
+[JsonSerializable(typeof(OptimizeSummary))]
+[JsonSerializable(typeof(List<string>))]
 internal sealed partial class ConversionJson : JsonSerializerContext;
 
 /// <summary>The <c>estargz verify --json</c> output.</summary>
@@ -22,3 +24,6 @@ internal sealed record VerificationSummary(
     int ChunksVerified,
     long BytesVerified,
     IReadOnlyList<string> Problems);
+
+/// <summary>The <c>estargz optimize --json</c> output: how many accesses were recorded (or read), where the record went, and the conversion.</summary>
+internal sealed record OptimizeSummary(int RecordedEntries, string? Record, ImageConversion Conversion);

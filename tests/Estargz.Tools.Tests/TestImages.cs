@@ -9,7 +9,10 @@ namespace Estargz.Tools.Tests;
 internal static class TestImages
 {
     /// <summary>A one-image layout whose layers are the given tars, gzip-compressed, tagged <paramref name="refName"/>.</summary>
-    public static async Task<string> LayoutAsync(string path, string refName, params byte[][] tars)
+    public static Task<string> LayoutAsync(string path, string refName, params byte[][] tars) => LayoutAsync(path, refName, _ => { }, tars);
+
+    /// <summary>As above, with the config edited by <paramref name="configure"/> (e.g. to give the image a command).</summary>
+    public static async Task<string> LayoutAsync(string path, string refName, Action<ImageConfig> configure, params byte[][] tars)
     {
         var layout = await OciImageLayout.CreateAsync(path);
         var layers = new List<Descriptor>();
@@ -18,6 +21,7 @@ internal static class TestImages
             layers.Add(await layout.WriteBlobAsync(MediaTypes.OciLayerGzip, Gzip(tar)));
         }
         var config = ImageConfig.Create(Platform.Default, tars.Select(t => Digest.Compute(t)));
+        configure(config);
         var configDescriptor = await layout.WriteBlobAsync(MediaTypes.OciConfig, config.ToJsonBytes());
         var manifest = new ImageManifest { Config = configDescriptor, Layers = layers };
         await layout.AddManifestAsync(MediaTypes.OciManifest, manifest.ToJsonBytes(), refName);

@@ -12,14 +12,12 @@ public static class RepositoryPaths
     /// there, not from a test's bin: a test project that references the web daemon gets ASP.NET's
     /// copies of shared libraries, which the CLI (a plain console app) cannot load.
     /// </summary>
-    public static string EstargzCli
-    {
-        get
-        {
-            var configuration = AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
-            return Path.Combine(Root, "estargz-tools", "bin", configuration, "net10.0", "estargz.dll");
-        }
-    }
+    public static string EstargzCli => Path.Combine(Root, "estargz-tools", "bin", Configuration, "net10.0", "estargz.dll");
+
+    /// <summary>The daemon executable, <c>stargz-snapshotter</c>, in its own build output (a test project builds it with a reference that does not copy it).</summary>
+    public static string SnapshotterDaemon => Path.Combine(Root, "src", "Snapshotter.Daemon", "bin", Configuration, "net10.0", "stargz-snapshotter");
+
+    private static string Configuration => AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
 
     private static string FindRoot()
     {
