@@ -390,6 +390,10 @@ public class ProtocolTests
         Assert.True(server.Initialized.IsCompletedSuccessfully);
         Assert.Same(negotiated, server.Connection);
         Assert.Equal(2, transport.ChannelsOpened);
+        // Before serving, the kernel is asked to resend what the previous server left unanswered.
+        var resend = transport.Receive(ProtocolHarness.Timeout)!;
+        Assert.Equal(FuseOutHeader.Size, resend.Length);
+        Assert.Equal(new FuseOutHeader { Length = FuseOutHeader.Size, Error = 7, Unique = 0 }, MemoryMarshal.Read<FuseOutHeader>(resend));
         var request = new byte[FuseInHeader.Size + ProtocolHarness.Name("f").Length];
         var header = new FuseInHeader { Length = (uint)request.Length, Opcode = FuseOpcode.Lookup, Unique = 8, NodeId = 1 };
         MemoryMarshal.Write(request, in header);

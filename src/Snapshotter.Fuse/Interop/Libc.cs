@@ -24,9 +24,40 @@ internal static unsafe partial class Libc
 
     public const int AF_UNIX = 1;
     public const int SOCK_STREAM = 1;
+    public const int SOCK_DGRAM = 2;
+    public const int SOCK_SEQPACKET = 5;
     public const int SOCK_CLOEXEC = 0x80000;
     public const int SOL_SOCKET = 1;
+    public const int SO_PEERCRED = 17;
     public const int SCM_RIGHTS = 1;
+    public const int MSG_CTRUNC = 0x8;
+    public const int MSG_NOSIGNAL = 0x4000;
+    public const int MSG_CMSG_CLOEXEC = 0x40000000;
+    public const int F_DUPFD_CLOEXEC = 1030;
+    public const int F_GETFD = 1;
+    public const int F_SETFD = 2;
+    public const int FD_CLOEXEC = 1;
+    public const short POLLERR = 0x8;
+    public const short POLLHUP = 0x10;
+    public const short POLLNVAL = 0x20;
+
+    /// <summary>struct sockaddr_un: family, then a 108-byte path (abstract names start with a NUL).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct SockAddrUnix
+    {
+        public const int PathOffset = 2;
+        public const int PathCapacity = 108;
+        public ushort Family;
+        public fixed byte Path[PathCapacity];
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct UCred
+    {
+        public int Pid;
+        public uint Uid;
+        public uint Gid;
+    }
 
     [StructLayout(LayoutKind.Sequential)]
     public struct IoVec
@@ -100,6 +131,33 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, EntryPoint = "recvmsg", SetLastError = true)]
     public static partial nint RecvMsg(int fd, MsgHdr* message, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "sendmsg", SetLastError = true)]
+    public static partial nint SendMsg(int fd, MsgHdr* message, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "socket", SetLastError = true)]
+    public static partial int Socket(int domain, int type, int protocol);
+
+    [LibraryImport(Lib, EntryPoint = "bind", SetLastError = true)]
+    public static partial int Bind(int fd, SockAddrUnix* address, uint length);
+
+    [LibraryImport(Lib, EntryPoint = "connect", SetLastError = true)]
+    public static partial int Connect(int fd, SockAddrUnix* address, uint length);
+
+    [LibraryImport(Lib, EntryPoint = "listen", SetLastError = true)]
+    public static partial int Listen(int fd, int backlog);
+
+    [LibraryImport(Lib, EntryPoint = "accept4", SetLastError = true)]
+    public static partial int Accept4(int fd, void* address, void* length, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "getsockopt", SetLastError = true)]
+    public static partial int GetSockOpt(int fd, int level, int name, void* value, uint* length);
+
+    [LibraryImport(Lib, EntryPoint = "fcntl", SetLastError = true)]
+    public static partial int Fcntl(int fd, int command, int argument);
+
+    [LibraryImport(Lib, EntryPoint = "setsid", SetLastError = true)]
+    public static partial int SetSid();
 
     [LibraryImport(Lib, EntryPoint = "getuid")]
     public static partial uint GetUid();

@@ -11,7 +11,6 @@ namespace Snapshotter.Fuse;
 internal static unsafe class Fusermount
 {
     private const string Tool = "fusermount3";
-    private const int MsgCmsgCloexec = 0x40000000;
 
     public static FuseDevice Mount(string mountPoint, string options)
     {
@@ -56,30 +55,22 @@ internal static unsafe class Fusermount
         }
     }
 
-    /// <summary>Receives one descriptor sent with SCM_RIGHTS; -1 when the peer closed without sending.</summary>
+    /// <summary>Receives the descriptor fusermount3 sends with SCM_RIGHTS; -1 when it closed without sending one.</summary>
     private static int ReceiveFd(int socket)
     {
-        byte data;
-        var iov = new Libc.IoVec { Base = &data, Length = 1 };
-        // struct cmsghdr { size_t len; int level; int type; } followed by the int, aligned to 8.
-        var control = stackalloc byte[32];
-        new Span<byte>(control, 32).Clear();
-        var message = new Libc.MsgHdr { Iov = &iov, IovLength = 1, Control = control, ControlLength = 24 };
-        nint received;
-        while ((received = Libc.RecvMsg(socket, &message, MsgCmsgCloexec)) < 0 && Libc.LastErrno == Errno.EINTR)
+        var received = new List<int>(1);
+        try
         {
+            UnixSockets.Receive(socket, stackalloc byte[1], received);
         }
-        if (received <= 0)
+        catch (IOException)
         {
             return -1;
         }
-        var length = *(nuint*)control;
-        var level = *(int*)(control + 8);
-        var type = *(int*)(control + 12);
-        if (message.ControlLength < 20 || length < 20 || level != Libc.SOL_SOCKET || type != Libc.SCM_RIGHTS)
+        foreach (var extra in received.Skip(1))
         {
-            return -1;
+            Libc.Close(extra);
         }
-        return *(int*)(control + 16);
+        return received.Count > 0 ? received[0] : -1;
     }
 }

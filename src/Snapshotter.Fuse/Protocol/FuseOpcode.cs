@@ -64,4 +64,7 @@ internal enum FuseNotifyCode
     Store = 4,
     Retrieve = 5,
     Delete = 6,
+
+    /// <summary>7.40: the kernel puts every request a server has read but not answered back on the input queue (no body).</summary>
+    Resend = 7,
 }

@@ -2,7 +2,7 @@ namespace Snapshotter.Fuse.Protocol;
 
 /// <summary>
 /// INIT flags as one 64-bit set: the low half travels in fuse_init_in/out.flags, the high half in
-/// flags2 (only when FUSE_INIT_EXT is set). Values from linux/fuse.h (7.40 for Passthrough).
+/// flags2 (only when FUSE_INIT_EXT is set). Values from linux/fuse.h (7.40 for Passthrough and HasResend).
 /// </summary>
 [Flags]
 public enum FuseInitFlags : ulong
@@ -46,6 +46,9 @@ public enum FuseInitFlags : ulong
     DirectIoAllowMmap = 1UL << 36,
     Passthrough = 1UL << 37,
     NoExportSupport = 1UL << 38,
+
+    /// <summary>Offered by the kernel (7.40, Linux 6.9+): it can re-queue requests in flight on FUSE_NOTIFY_RESEND; resent requests have the high bit of their unique set.</summary>
+    HasResend = 1UL << 39,
 }
 
 /// <summary>Flags of an OPEN/OPENDIR reply (FOPEN_* in linux/fuse.h).</summary>

@@ -30,6 +30,8 @@ public sealed partial class FuseServer : IDisposable
     private int _running;
     private bool _started;
     private volatile bool _stopping;
+    private volatile bool _keepUnanswered;
+    private volatile bool _abandoned;
     private bool _channelsClosed;
 
     public FuseServer(IFuseTransport transport, IFuseFileSystem fileSystem, FuseServerOptions? options = null, ILogger<FuseServer>? logger = null)
@@ -57,7 +59,8 @@ public sealed partial class FuseServer : IDisposable
 
     /// <summary>
     /// Starts the reader threads. On a new connection one thread reads INIT first and the others
-    /// start after it; with <see cref="FuseServerOptions.Negotiated"/> all start at once.
+    /// start after it; with <see cref="FuseServerOptions.Negotiated"/> all start at once, after
+    /// asking the kernel to resend what a previous server read but never answered.
     /// </summary>
     public void Start()
     {
@@ -72,7 +75,7 @@ public sealed partial class FuseServer : IDisposable
             {
                 _connection = negotiated;
                 _initialized.TrySetResult();
-                StartReaders(_options.ReaderThreads);
+                StartReaders(_options.ReaderThreads, resendFirst: true);
             }
             else
             {
@@ -102,6 +105,18 @@ public sealed partial class FuseServer : IDisposable
         {
             throw new TimeoutException("FUSE readers did not stop");
         }
+    }
+
+    /// <summary>
+    /// Stops serving for a handover to another server on this connection (whose descriptors are
+    /// kept elsewhere): like <see cref="Stop"/>, but reads still in flight after
+    /// <see cref="FuseServerOptions.StopTimeout"/> are left unanswered instead of failing with EINTR.
+    /// The kernel keeps them, and the next server gets them back when it resumes (FUSE_NOTIFY_RESEND).
+    /// </summary>
+    public void StopForHandover()
+    {
+        _keepUnanswered = true;
+        Stop();
     }
 
     public void Dispose() => Stop();
@@ -145,6 +160,28 @@ public sealed partial class FuseServer : IDisposable
         return channel.Write(header, body);
     }
 
+    /// <summary>
+    /// FUSE_NOTIFY_RESEND (7.40, Linux 6.9+): the requests a previous server of this connection
+    /// read but never answered (it crashed) go back to the input queue with the high bit of their
+    /// unique set, instead of waiting forever. Every request this server answers is idempotent.
+    /// The kernel advertises the feature with <see cref="FuseInitFlags.HasResend"/>; it needs no
+    /// INIT flag from the server. Older kernels refuse the notification (EINVAL).
+    /// </summary>
+    private void RequestResend(IFuseChannel channel)
+    {
+        Span<byte> header = stackalloc byte[FuseOutHeader.Size];
+        WriteHeader(header, FuseOutHeader.Size, (int)FuseNotifyCode.Resend, 0);
+        var errno = channel.Write(header, default);
+        if (errno == 0)
+        {
+            Log.ResendRequested(_logger);
+        }
+        else
+        {
+            Log.ResendRefused(_logger, errno, Connection?.KernelFlags.HasFlag(FuseInitFlags.HasResend) == true);
+        }
+    }
+
     private void CancelReads()
     {
         // Called under _gate.
@@ -158,7 +195,7 @@ public sealed partial class FuseServer : IDisposable
         }
     }
 
-    private void StartReaders(int count)
+    private void StartReaders(int count, bool resendFirst = false)
     {
         // Called under _gate.
         for (var i = 0; i < count && !_stopping; i++)
@@ -174,6 +211,11 @@ public sealed partial class FuseServer : IDisposable
                 // Fewer queues is slower, not broken.
                 Log.CloneFailed(_logger, index, e);
                 return;
+            }
+            if (resendFirst && index == 0)
+            {
+                // Before any thread reads, so that only what the previous server left is resent.
+                RequestResend(channel);
             }
             var reader = new Reader(index, channel, RequestBufferSize(), ReplyBufferSize());
             _readers.Add(reader);
@@ -230,9 +272,19 @@ public sealed partial class FuseServer : IDisposable
         }
         if (!_reads.WaitIdle(_options.StopTimeout))
         {
-            Log.StopCancelling(_logger, _reads.InFlight);
-            _reads.CancelAll();
-            _reads.WaitIdle(TimeSpan.FromSeconds(5));
+            if (_keepUnanswered)
+            {
+                // Their replies are dropped (see CompleteRead); the kernel resends them to the next server.
+                Log.StopLeavingUnanswered(_logger, _reads.InFlight);
+                _abandoned = true;
+                _reads.CancelAll();
+            }
+            else
+            {
+                Log.StopCancelling(_logger, _reads.InFlight);
+                _reads.CancelAll();
+                _reads.WaitIdle(TimeSpan.FromSeconds(5));
+            }
         }
         _passthrough.CloseAll(_transport);
         lock (_gate)
@@ -324,7 +376,16 @@ public sealed partial class FuseServer : IDisposable
 
     private int Deliver(IFuseChannel channel, ulong unique, ReadOnlySpan<byte> header, ReadOnlySpan<byte> payload)
     {
-        var errno = channel.Write(header, payload);
+        int errno;
+        try
+        {
+            errno = channel.Write(header, payload);
+        }
+        catch (ObjectDisposedException)
+        {
+            // A read that completed while a handover closed the queues: the next server answers it.
+            errno = Errno.EBADF;
+        }
         if (errno != 0)
         {
             Log.ReplyFailed(_logger, unique, errno);

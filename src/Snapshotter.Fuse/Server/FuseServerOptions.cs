@@ -3,7 +3,7 @@ using Snapshotter.Fuse.Protocol;
 namespace Snapshotter.Fuse;
 
 /// <summary>What the server asks of the kernel at INIT and how it runs.</summary>
-public sealed class FuseServerOptions
+public sealed record FuseServerOptions
 {
     /// <summary>Reader threads, each on its own queue of the connection (the first on the connection's own fd).</summary>
     public int ReaderThreads { get; init; } = Math.Clamp(Environment.ProcessorCount, 2, 4);

@@ -239,6 +239,10 @@ public sealed partial class FuseServer
     {
         try
         {
+            if (_abandoned)
+            {
+                return; // left for the next server (StopForHandover)
+            }
             var errno = error is null ? 0 : ErrnoOf(error, "READ", op.NodeId);
             if (error is null && (uint)count > (uint)op.Size)
             {

@@ -39,4 +39,13 @@ internal static partial class Log
 
     [LoggerMessage(11, LogLevel.Information, "mount(2) of {MountPoint} refused (errno {Errno}); trying fusermount3")]
     public static partial void MountFallback(ILogger logger, string mountPoint, int errno);
+
+    [LoggerMessage(15, LogLevel.Information, "FUSE server handing over: {Count} reads still in flight are left to the next server")]
+    public static partial void StopLeavingUnanswered(ILogger logger, int count);
+
+    [LoggerMessage(13, LogLevel.Information, "FUSE connection resumed; the kernel resends the requests the previous server left unanswered")]
+    public static partial void ResendRequested(ILogger logger);
+
+    [LoggerMessage(14, LogLevel.Warning, "FUSE connection resumed, but the kernel refused FUSE_NOTIFY_RESEND (errno {Errno}, resend offered at INIT: {Offered}); requests the previous server left unanswered stay blocked")]
+    public static partial void ResendRefused(ILogger logger, int errno, bool offered);
 }

@@ -6,13 +6,18 @@ using Snapshotter.Fuse.Protocol;
 namespace Snapshotter.Fuse;
 
 /// <summary>
-/// The kernel side of a FUSE connection: an open /dev/fuse file descriptor. Its number
-/// (<see cref="Fd"/>) can be handed to another process (e.g. systemd's fd store) and wrapped
-/// again there with <see cref="FromFd"/>.
+/// The kernel side of a FUSE connection: an open /dev/fuse file descriptor, plus the cloned
+/// queues (FUSE_DEV_IOC_CLONE) its server reads on. The descriptors (<see cref="QueueDescriptors"/>)
+/// can be handed to another process (e.g. systemd's fd store) and wrapped again there with
+/// <see cref="Adopt"/>.
 /// </summary>
 public sealed unsafe class FuseDevice : IFuseTransport, IDisposable
 {
     private readonly FileDescriptor _fd;
+    private readonly Lock _gate = new();
+    private readonly Queue<FileDescriptor> _inheritedQueues = new();
+    private readonly List<FileDescriptor> _queues = [];
+    private bool _disposed;
 
     private FuseDevice(FileDescriptor fd)
     {
@@ -21,6 +26,23 @@ public sealed unsafe class FuseDevice : IFuseTransport, IDisposable
 
     /// <summary>The file descriptor number of the connection.</summary>
     public int Fd => _fd.Fd;
+
+    /// <summary>
+    /// The connection's descriptor and every queue still open (cloned or inherited). A request a
+    /// server has read but not answered belongs to the queue it was read from, and the kernel fails
+    /// it (ECONNABORTED) when that queue's last descriptor closes: whoever keeps the connection across
+    /// a restart must keep all of these. The numbers are valid until the device or its server stops.
+    /// </summary>
+    public IReadOnlyList<int> QueueDescriptors
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [Fd, .. _queues.Select(q => q.Fd), .. _inheritedQueues.Select(q => q.Fd)];
+            }
+        }
+    }
 
     /// <summary>True once the descriptor is closed.</summary>
     public bool IsClosed => _fd.IsClosed;
@@ -46,11 +68,40 @@ public sealed unsafe class FuseDevice : IFuseTransport, IDisposable
         return new FuseDevice(new FileDescriptor(fd, ownsFd));
     }
 
+    /// <summary>
+    /// Takes ownership of the <see cref="QueueDescriptors"/> of a connection served by a previous
+    /// process: the first becomes the device, the others are the queues handed out first by
+    /// <see cref="OpenChannel"/>, so requests left on them can be resent and read there.
+    /// </summary>
+    public static FuseDevice Adopt(IReadOnlyList<int> queueDescriptors)
+    {
+        ArgumentNullException.ThrowIfNull(queueDescriptors);
+        if (queueDescriptors.Count == 0 || queueDescriptors.Any(fd => fd < 0))
+        {
+            throw new ArgumentException("a connection needs at least one valid descriptor", nameof(queueDescriptors));
+        }
+        var device = FromFd(queueDescriptors[0], ownsFd: true);
+        foreach (var fd in queueDescriptors.Skip(1))
+        {
+            device._inheritedQueues.Enqueue(new FileDescriptor(fd, ownsHandle: true));
+        }
+        return device;
+    }
+
     public IFuseChannel OpenChannel(bool clone)
     {
         if (!clone)
         {
-            return new DeviceChannel(new FileDescriptor(Fd, ownsHandle: false));
+            return new DeviceChannel(this, new FileDescriptor(Fd, ownsHandle: false));
+        }
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_inheritedQueues.TryDequeue(out var inherited))
+            {
+                _queues.Add(inherited);
+                return new DeviceChannel(this, inherited);
+            }
         }
         var fd = Libc.Open("/dev/fuse", Libc.O_RDWR | Libc.O_CLOEXEC);
         if (fd < 0)
@@ -65,7 +116,19 @@ public sealed unsafe class FuseDevice : IFuseTransport, IDisposable
             cloned.Dispose();
             throw Failure("FUSE_DEV_IOC_CLONE", errno);
         }
-        return new DeviceChannel(cloned);
+        lock (_gate)
+        {
+            _queues.Add(cloned);
+        }
+        return new DeviceChannel(this, cloned);
+    }
+
+    private void Closed(FileDescriptor queue)
+    {
+        lock (_gate)
+        {
+            _queues.Remove(queue);
+        }
     }
 
     public int OpenBacking(SafeFileHandle file)
@@ -93,7 +156,18 @@ public sealed unsafe class FuseDevice : IFuseTransport, IDisposable
         return Libc.Ioctl(_fd, FuseConstants.DevIocBackingClose, &id) == 0 ? 0 : Libc.LastErrno;
     }
 
-    public void Dispose() => _fd.Dispose();
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _disposed = true;
+            while (_inheritedQueues.TryDequeue(out var unused))
+            {
+                unused.Dispose();
+            }
+        }
+        _fd.Dispose();
+    }
 
     internal static IOException Failure(string what, int errno) =>
         new($"{what}: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})", errno);
@@ -104,12 +178,14 @@ public sealed unsafe class FuseDevice : IFuseTransport, IDisposable
     /// </summary>
     private sealed class DeviceChannel : IFuseChannel
     {
+        private readonly FuseDevice _device;
         private readonly FileDescriptor _fd;
         private readonly FileDescriptor _wake;
         private volatile bool _cancelled;
 
-        public DeviceChannel(FileDescriptor fd)
+        public DeviceChannel(FuseDevice device, FileDescriptor fd)
         {
+            _device = device;
             _fd = fd;
             var flags = Libc.Fcntl(fd, Libc.F_GETFL, 0);
             if (flags < 0 || Libc.Fcntl(fd, Libc.F_SETFL, flags | Libc.O_NONBLOCK) < 0)
@@ -201,6 +277,7 @@ public sealed unsafe class FuseDevice : IFuseTransport, IDisposable
         public void Dispose()
         {
             _wake.Dispose();
+            _device.Closed(_fd);
             _fd.Dispose();
         }
     }
