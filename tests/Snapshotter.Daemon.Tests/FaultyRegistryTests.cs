@@ -33,7 +33,7 @@ public sealed class FaultyRegistryTests
         await using var registry = await DockerRegistryFixture.StartAsync();
         await using var proxy = await FaultyRegistryProxy.StartAsync(registry.Host);
         var files = Enumerable.Range(0, 4).Select(i => SampleLayers.Pattern(FileSize, i)).ToArray();
-        var (layerDigest, tocDigest) = await PushImageAsync(registry.Host, files, directory);
+        var (layerDigest, tocDigest) = await PushImageAsync(registry.Host, "faulty:1", files.Select((f, i) => ($"f{i}", f)), directory);
 
         using var client = new RegistryClient(new RegistryClientOptions { MaxRetries = 3, MinRetryDelay = TimeSpan.FromMilliseconds(10) });
         using var cache = ChunkCache.Open(new ChunkCacheOptions { Root = directory.Combine("cache") });
@@ -92,13 +92,13 @@ public sealed class FaultyRegistryTests
         }
     }
 
-    /// <summary>Builds a one-layer eStargz image of files f0..fN and pushes it as &lt;host&gt;/faulty:1.</summary>
-    private static async Task<(Digest Layer, Digest Toc)> PushImageAsync(string host, byte[][] files, TempDirectory directory)
+    /// <summary>Builds a one-layer eStargz image of <paramref name="files"/> and pushes it as &lt;host&gt;/&lt;name&gt;.</summary>
+    internal static async Task<(Digest Layer, Digest Toc)> PushImageAsync(string host, string name, IEnumerable<(string Path, byte[] Content)> files, TempDirectory directory)
     {
         var tar = new TarBuilder();
-        for (var i = 0; i < files.Length; i++)
+        foreach (var (path, content) in files)
         {
-            tar.File($"f{i}", files[i]);
+            tar.File(path, content);
         }
         var layerPath = directory.Combine("layer.esgz");
         EstargzBuildResult built;
@@ -115,7 +115,7 @@ public sealed class FaultyRegistryTests
                         "annotations":{"containerd.io/snapshot/stargz/toc.digest":"{{{built.TocDigest}}}"}}]}
             """);
         using var client = new RegistryClient();
-        var reference = ImageReference.Parse($"{host}/faulty:1");
+        var reference = ImageReference.Parse($"{host}/{name}");
         await client.PushBlobAsync(reference, new Descriptor { MediaType = MediaTypes.OciLayerGzip, Digest = built.BlobDigest, Size = built.CompressedSize }, () => File.OpenRead(layerPath), cancellationToken: Token);
         await client.PushBlobAsync(reference, new Descriptor { MediaType = MediaTypes.OciConfig, Digest = configDigest, Size = config.Length }, () => new MemoryStream(config), cancellationToken: Token);
         await client.PushManifestAsync(reference, MediaTypes.OciManifest, manifest, Token);
