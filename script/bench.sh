@@ -11,5 +11,8 @@ echo "== layer filesystem: our FUSE mount vs local disk vs bindfs"
 echo "== registry ranged reads against a local docker-registry"
 dotnet test --project tests/Snapshotter.Registry.Tests -c Release -- --filter-class "*RegistryReadBenchmark" --explicit only
 cat tests/Snapshotter.Registry.Tests/bin/Release/net10.0/registry-read-benchmark.txt
+echo "== lazy reads through FUSE, the registry client, the chunk cache and a local docker-registry"
+dotnet test --project tests/Snapshotter.Daemon.Tests -c Release -- --filter-class "*LazyReadBenchmark" --explicit only
+cat tests/Snapshotter.Daemon.Tests/bin/Release/net10.0/lazy-read-benchmark.txt
 echo "== micro-benchmarks (BenchmarkDotNet): TOC parse, build, chunk read+verify"
 dotnet run --project tests/Snapshotter.Benchmarks -c Release -- --filter '*' --job short
