@@ -58,6 +58,8 @@ public static class DaemonHost
             Prefetch = config.Prefetch,
             Background = sp.GetRequiredService<BackgroundFetcher>(),
             Cache = sp.GetRequiredService<IChunkCache>(),
+            PassthroughDirectory = config.Passthrough.Enabled ? PreparePassthroughDirectory(config.Root) : null,
+            PassthroughBudget = new PassthroughBudget(config.Passthrough.MaxBytes),
         });
         services.AddSingleton<EstargzRemoteFileSystem>(sp => new EstargzRemoteFileSystem(sp.GetRequiredService<IRegistryClient>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<LayerMountOptions>()));
         services.AddSingleton<IRemoteFileSystem>(sp => sp.GetRequiredService<EstargzRemoteFileSystem>());
@@ -75,6 +77,21 @@ public static class DaemonHost
         app.MapGrpcService<SnapshotsService>();
         MetricsEndpoint.Map(app, config.Metrics);
         return app;
+    }
+
+    /// <summary>
+    /// <c>&lt;root&gt;/passthrough</c>, emptied: backing files are derived from the cache and only
+    /// known to the process that wrote them (files the kernel still holds open stay readable).
+    /// </summary>
+    private static string PreparePassthroughDirectory(string root)
+    {
+        var directory = Path.Combine(root, "passthrough");
+        if (Directory.Exists(directory))
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        Directory.CreateDirectory(directory);
+        return directory;
     }
 
     /// <summary>Restores remote snapshots, then serves until SIGTERM/SIGINT; removes the socket on the way out.</summary>

@@ -80,7 +80,7 @@ public sealed class LayerMount : IDisposable
         var ownStore = store == options.ChunkStore ? null : (IDisposable)store;
         var gate = options.Background?.Gate ?? new FetchGate();
         var chunks = new ChunkReader(reader, blob, store, tree.Members, statistics, options.Fetch, gate, logger);
-        var passthrough = options.PassthroughDirectory is { } directory ? new Passthrough(directory, chunks, blob.Digest, logger) : null;
+        var passthrough = options.PassthroughDirectory is { } directory ? new Passthrough(Path.Combine(directory, blob.Digest.Hex + "-" + Guid.NewGuid().ToString("N")[..8]), chunks, blob.Digest, options.PassthroughBudget, logger) : null;
         var fileSystem = new LayerFileSystem(tree, chunks, blob, statistics, options.AttributeTimeout, passthrough);
 
         FuseMount? mount = null;

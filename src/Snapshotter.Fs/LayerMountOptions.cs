@@ -27,10 +27,14 @@ public sealed record LayerMountOptions
     public BackgroundFetcher? Background { get; init; }
 
     /// <summary>
-    /// When set, files are written out verified to this directory after their first open and later
-    /// opens are served by FUSE passthrough (kernel 6.9+); null reads everything through user space.
+    /// When set, files are written out verified to a per-mount directory under this one after their
+    /// first open and later opens are served by FUSE passthrough (kernel 6.9+); null reads everything
+    /// through user space. The mount's directory is deleted when it is unmounted.
     /// </summary>
     public string? PassthroughDirectory { get; init; }
+
+    /// <summary>Bytes all layers' passthrough files may take together (shared); null: unbounded.</summary>
+    public PassthroughBudget? PassthroughBudget { get; init; }
 
     /// <summary>The xattr that marks an opaque directory: <c>trusted.overlay.opaque</c>, or <c>user.overlay.opaque</c> for overlay's userxattr mode.</summary>
     public string OpaqueXattr { get; init; } = "trusted.overlay.opaque";

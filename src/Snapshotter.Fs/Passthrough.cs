@@ -6,9 +6,11 @@ namespace Snapshotter.Fs;
 
 /// <summary>
 /// FUSE passthrough for files whose whole content is local: the first open of a regular file
-/// starts writing its verified content to <c>&lt;directory&gt;/&lt;content sha256&gt;</c> in the
-/// background (one file at a time); opens after that hand the kernel the backing file, so reads
-/// and the page cache bypass user space. Until then reads go through the chunk reader.
+/// starts writing its verified content (from the chunk cache, fetching what is missing) to
+/// <c>&lt;directory&gt;/&lt;content sha256&gt;</c> in the background (one file at a time); opens
+/// after that hand the kernel the backing file, so reads and the page cache bypass user space.
+/// Until then reads go through the chunk reader. The files count against a shared
+/// <see cref="PassthroughBudget"/> and are deleted when the layer is unmounted.
 /// </summary>
 internal sealed class Passthrough : IDisposable
 {
@@ -20,9 +22,12 @@ internal sealed class Passthrough : IDisposable
     private readonly ConcurrentDictionary<Node, Task> _writing = new(ReferenceEqualityComparer.Instance);
     private readonly SemaphoreSlim _oneAtATime = new(1, 1);
     private readonly CancellationTokenSource _stop = new();
+    private readonly PassthroughBudget? _budget;
+    private long _reserved;
 
-    public Passthrough(string directory, ChunkReader chunks, Oci.Digest layer, ILogger logger)
+    public Passthrough(string directory, ChunkReader chunks, Oci.Digest layer, PassthroughBudget? budget, ILogger logger)
     {
+        _budget = budget;
         Directory.CreateDirectory(directory);
         _directory = directory;
         _chunks = chunks;
@@ -53,11 +58,21 @@ internal sealed class Passthrough : IDisposable
                 return null;
             }
         }
-        if (!_stop.IsCancellationRequested)
+        if (!_stop.IsCancellationRequested && !_writing.ContainsKey(node) && Reserve(node.Size))
         {
             _writing.GetOrAdd(node, n => Task.Run(() => WriteAsync(n, Path.Combine(_directory, parsed.Hex))));
         }
         return null;
+    }
+
+    private bool Reserve(long bytes)
+    {
+        if (_budget is not null && !_budget.TryReserve(bytes))
+        {
+            return false;
+        }
+        Interlocked.Add(ref _reserved, bytes);
+        return true;
     }
 
     /// <summary>Waits until every file started so far is written (tests and benchmarks).</summary>
@@ -130,5 +145,15 @@ internal sealed class Passthrough : IDisposable
         }
         _stop.Dispose();
         _oneAtATime.Dispose();
+        // The kernel keeps backing files it has open; the names go now, and their bytes back to the budget.
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException e)
+        {
+            Log.PassthroughFailed(_logger, _layer, _directory, e);
+        }
+        _budget?.Release(Interlocked.Exchange(ref _reserved, 0));
     }
 }

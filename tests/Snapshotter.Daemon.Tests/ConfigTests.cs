@@ -50,6 +50,10 @@ public sealed class ConfigTests
             [metrics]
             address = "127.0.0.1:9880"
 
+            [passthrough]
+            enable = true
+            max_bytes = 77
+
             [cache]
             directory = "/tmp/x/cache"
             max_bytes = 1000000
@@ -79,6 +83,7 @@ public sealed class ConfigTests
             Prefetch = new Fs.PrefetchOptions { Enabled = false, SizeWithoutLandmark = 10 << 20, Timeout = TimeSpan.FromSeconds(3) },
             BackgroundFetch = new Fs.BackgroundFetchOptions { Enabled = false, BytesPerSecond = 1000, Layers = 3, RetryDelay = TimeSpan.FromSeconds(4) },
             Metrics = new MetricsConfig { Address = "127.0.0.1:9880" },
+            Passthrough = new PassthroughConfig { Enabled = true, MaxBytes = 77 },
             Cache = new CacheConfig
             {
                 Directory = "/tmp/x/cache",

@@ -16,7 +16,8 @@ public sealed class PassthroughTests
         var content = SampleLayers.Pattern(2 * 1024 * 1024 + 17, 9);
         var layer = await TestLayers.BuildAsync(new TarBuilder().File("data.bin", content).File("small", "small\n").Build(), temp.Combine("layer.esgz"),
             new EstargzBuildOptions { ChunkSize = 512 * 1024, CompressionLevel = 1 });
-        using var mounted = await MountedLayer.MountAsync(layer, temp.Combine("mnt"), new LayerMountOptions { PassthroughDirectory = temp.Combine("backing") });
+        var budget = new PassthroughBudget(content.Length + 3);
+        using var mounted = await MountedLayer.MountAsync(layer, temp.Combine("mnt"), new LayerMountOptions { PassthroughDirectory = temp.Combine("backing"), PassthroughBudget = budget });
         Assert.True(mounted.Mount.Connection?.Passthrough, "the kernel did not agree to FUSE passthrough");
         var path = Path.Combine(mounted.Path, "data.bin");
 
@@ -26,12 +27,20 @@ public sealed class PassthroughTests
         }
         await mounted.Mount.WhenPassthroughIdleAsync().WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
         Assert.Equal(0, mounted.Mount.Statistics.ReadRequests);
-        Assert.Single(Directory.GetFiles(temp.Combine("backing")));
+        Assert.Single(Directory.GetFiles(temp.Combine("backing"), "*", SearchOption.AllDirectories));
+        Assert.Equal(content.Length, budget.UsedBytes);
 
         var read = await File.ReadAllBytesAsync(path, TestContext.Current.CancellationToken);
 
         Assert.True(content.AsSpan().SequenceEqual(read));
         Assert.Equal(0, mounted.Mount.Statistics.ReadRequests);
+        // "small" does not fit in what is left of the budget: it is served through user space.
         Assert.Equal("small\n", await File.ReadAllTextAsync(Path.Combine(mounted.Path, "small"), TestContext.Current.CancellationToken));
+        Assert.Equal(content.Length, budget.UsedBytes);
+
+        // Unmounting deletes the mount's backing files and returns their bytes to the budget.
+        mounted.Dispose();
+        Assert.Empty(Directory.GetFiles(temp.Combine("backing"), "*", SearchOption.AllDirectories));
+        Assert.Equal(0, budget.UsedBytes);
     }
 }

@@ -30,6 +30,8 @@ public sealed record DaemonConfig
 
     public MetricsConfig Metrics { get; init; } = new();
 
+    public PassthroughConfig Passthrough { get; init; } = new();
+
     public CacheConfig Cache { get; init; } = new();
 
     /// <summary>Parses a TOML document; missing keys keep their defaults, unknown keys and wrong types are errors.</summary>
@@ -60,6 +62,7 @@ public sealed record DaemonConfig
                 "prefetch" => config with { Prefetch = FetchSections.Prefetch(top.Table(key, value), top.Nested(key)) },
                 "background_fetch" => config with { BackgroundFetch = FetchSections.BackgroundFetch(top.Table(key, value), top.Nested(key)) },
                 "cache" => config with { Cache = CacheConfig.FromToml(top.Table(key, value), top.Nested(key)) },
+                "passthrough" => config with { Passthrough = FetchSections.Passthrough(top.Table(key, value), top.Nested(key)) },
                 "metrics" => config with { Metrics = FetchSections.Metrics(top.Table(key, value), top.Nested(key)) },
                 _ => throw top.Unknown(key),
             };

@@ -4,7 +4,7 @@ using Tomlyn.Model;
 
 namespace Snapshotter.Daemon;
 
-/// <summary>The <c>[fetch]</c>, <c>[prefetch]</c>, <c>[background_fetch]</c> and <c>[metrics]</c> sections, read into the options of the libraries they configure.</summary>
+/// <summary>The <c>[fetch]</c>, <c>[prefetch]</c>, <c>[background_fetch]</c>, <c>[passthrough]</c> and <c>[metrics]</c> sections, read into the options of the libraries they configure.</summary>
 internal static class FetchSections
 {
     public static FetchOptions Fetch(TomlTable table, TomlValues values)
@@ -71,6 +71,21 @@ internal static class FetchSections
         return config;
     }
 
+    public static PassthroughConfig Passthrough(TomlTable table, TomlValues values)
+    {
+        var config = new PassthroughConfig();
+        foreach (var (key, value) in table)
+        {
+            config = key switch
+            {
+                "enable" => config with { Enabled = values.Flag(key, value) },
+                "max_bytes" => config with { MaxBytes = values.Integer(key, value) },
+                _ => throw values.Unknown(key),
+            };
+        }
+        return config;
+    }
+
     private static TimeSpan Positive(TomlValues values, string key, object value)
     {
         var seconds = values.Seconds(key, value);
@@ -81,6 +96,16 @@ internal static class FetchSections
         text.Length == 0 || IPEndPoint.TryParse(text, out var endpoint) && endpoint.Port != 0
             ? text
             : throw values.Error(key, $"must be empty or an IP address and port such as 127.0.0.1:9880, got '{text}'");
+}
+
+/// <summary>The <c>[passthrough]</c> section: opened files copied out of the cache so the kernel reads them directly.</summary>
+public sealed record PassthroughConfig
+{
+    /// <summary>Off by default: opens of passthrough files through overlayfs in a container answered EIO here (kernel 6.18); see the docs.</summary>
+    public bool Enabled { get; init; }
+
+    /// <summary>Bytes of backing files all layers may hold together (2 GiB); files past it are read through the daemon.</summary>
+    public long MaxBytes { get; init; } = 2L * 1024 * 1024 * 1024;
 }
 
 /// <summary>The <c>[metrics]</c> section.</summary>

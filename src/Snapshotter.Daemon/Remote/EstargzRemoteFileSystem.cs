@@ -27,7 +27,11 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly LayerMountOptions _mountOptions;
+    private static readonly TimeSpan ResolvedImageLifetime = TimeSpan.FromMinutes(1);
+
     private readonly ConcurrentDictionary<string, Layer> _mounts = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, CachedImage> _resolved = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time = TimeProvider.System;
 
     public EstargzRemoteFileSystem(IRegistryClient registry, ILoggerFactory loggerFactory, LayerMountOptions? mountOptions = null)
     {
@@ -176,13 +180,43 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
     private static string? Label(IReadOnlyDictionary<string, string> labels, string key) =>
         labels.TryGetValue(key, out var value) && !string.IsNullOrWhiteSpace(value) ? value : null;
 
-    /// <summary>The layer's descriptor (its size) from the image's manifest: the registry offers no blob HEAD.</summary>
+    /// <summary>
+    /// The layer's descriptor (its size) from the image's manifest: the registry offers no blob HEAD.
+    /// containerd prepares an image's layers one after the other, so the resolved image is kept
+    /// for <see cref="ResolvedImageLifetime"/>: one resolve per pull, not one per layer. A layer not
+    /// in the default platform's manifest is looked for in the index's other manifests.
+    /// </summary>
     private async Task<Descriptor> FindLayerAsync(ImageReference reference, Digest layer, CancellationToken cancellationToken)
     {
-        var image = await _registry.ResolveAsync(reference, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return image.Manifest.Layers.FirstOrDefault(d => d.Digest == layer)
-            ?? throw new RemoteLayerException($"layer {layer} is not in the manifest of {reference}");
+        var key = reference.ToString();
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            if (!_resolved.TryGetValue(key, out var cached) || _time.GetElapsedTime(cached.At) > ResolvedImageLifetime || attempt > 0)
+            {
+                cached = new CachedImage(await _registry.ResolveAsync(reference, cancellationToken: cancellationToken).ConfigureAwait(false), _time.GetTimestamp());
+                _resolved[key] = cached;
+            }
+            if (cached.Image.Manifest.Layers.FirstOrDefault(d => d.Digest == layer) is { } found)
+            {
+                return found;
+            }
+            foreach (var other in cached.Image.Index?.Manifests ?? [])
+            {
+                if (other.Digest == cached.Image.ManifestDescriptor.Digest)
+                {
+                    continue;
+                }
+                var content = await _registry.GetManifestAsync(reference.WithDigest(other.Digest), cancellationToken).ConfigureAwait(false);
+                if (ImageManifest.Parse(content.Bytes).Layers.FirstOrDefault(d => d.Digest == layer) is { } inOther)
+                {
+                    return inOther;
+                }
+            }
+        }
+        throw new RemoteLayerException($"layer {layer} is not in the manifest of {reference}");
     }
+
+    private sealed record CachedImage(ResolvedImage Image, long At);
 
     private sealed record Layer(LayerMount Mount, RegistryLayerBlob Blob);
 }
