@@ -24,15 +24,15 @@ public sealed partial class ChunkCache
 
     /// <summary>
     /// Runs the GC every <see cref="ChunkCacheOptions.GcInterval"/> of the injected clock until
-    /// <paramref name="cancellationToken"/> is cancelled; for the daemon's hosted service. A failed
-    /// run is logged and the next one tried.
+    /// <paramref name="cancellationToken"/> is cancelled (or the cache disposed); for the daemon's
+    /// hosted service. A failed run is logged and the next one tried.
     /// </summary>
     public async Task RunPeriodicCollectionAsync(CancellationToken cancellationToken)
     {
         using var timer = new PeriodicTimer(_options.GcInterval, _time);
         try
         {
-            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false) && Volatile.Read(ref _disposed) == 0)
             {
                 try
                 {
@@ -165,7 +165,7 @@ public sealed partial class ChunkCache
             }
             if (file.Length == 0)
             {
-                ChunkFiles.DeleteQuietly(file.Path);
+                ChunkFiles.DeleteQuietly(_layout.EntryPath(file.Key));
                 _metrics.Corrupt();
                 Log.CorruptEntry(_logger, file.Key.Layer, file.Key.Chunk, "empty");
                 continue;

@@ -35,8 +35,9 @@ public sealed partial class ChunkCache
         bool served;
         try
         {
+            cancellationToken.ThrowIfCancellationRequested();
             served = entry.Verified
-                ? await TryReadVerifiedAsync(entry, offset, destination, cancellationToken).ConfigureAwait(false)
+                ? TryReadVerified(entry, offset, destination.Span)
                 : await TryVerifyAndReadAsync(entry, offset, destination, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
@@ -62,10 +63,10 @@ public sealed partial class ChunkCache
     }
 
     /// <summary>A positional read of just the range: the entry was verified by this process before.</summary>
-    private async ValueTask<bool> TryReadVerifiedAsync(DiskEntry entry, int offset, Memory<byte> destination, CancellationToken cancellationToken)
+    private bool TryReadVerified(DiskEntry entry, int offset, Span<byte> destination)
     {
         MemoryTier.CheckRange(entry.Length, offset, destination.Length);
-        if (await ChunkFiles.TryReadRangeAsync(PathOf(entry), offset, destination, cancellationToken).ConfigureAwait(false))
+        if (ChunkFiles.TryReadRange(PathOf(entry), offset, destination))
         {
             return true;
         }

@@ -38,7 +38,7 @@ internal sealed class CacheRoot : IDisposable
     public long ChunkFileBytes() => ChunkFiles().Sum(file => file.Length);
 
     public string EntryPath(ChunkKey key) =>
-        System.IO.Path.Combine(Chunks, key.Layer.Hex, key.Chunk.Hex[..2], key.Chunk.Hex);
+        System.IO.Path.Combine(Chunks, key.Layer.Hex, key.Chunk.Hex);
 
     public void Dispose()
     {

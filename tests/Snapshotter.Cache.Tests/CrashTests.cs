@@ -6,6 +6,8 @@ namespace Snapshotter.Cache.Tests;
 /// <summary>A process putting chunks (and evicting) is SIGKILLed again and again; what it leaves must never be served corrupt.</summary>
 public class CrashTests
 {
+    private const int Rounds = 8;
+
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
     [Fact]
@@ -16,13 +18,21 @@ public class CrashTests
         Assert.True(File.Exists(writer), $"the crash writer is built next to the tests: {writer}");
         var random = new Random(42);
         var killedMidWrite = 0;
-        const int Rounds = 6;
 
         for (var round = 0; round < Rounds; round++)
         {
-            await using var process = new BackgroundProcess(writer, [root.Path, (48L * TestChunks.MiB).ToString(), (round * 1_000_000).ToString()]);
+            // Half the writers fsync before each rename (the SyncWrites path), half do not (the default).
+            var syncWrites = round % 2 == 0;
+            await using var process = new BackgroundProcess(writer, [root.Path, (48L * TestChunks.MiB).ToString(), (round * 1_000_000).ToString(), syncWrites.ToString()]);
             await process.WaitUntilAsync(() => Task.FromResult(process.Output.Contains("ready", StringComparison.Ordinal)), TimeSpan.FromSeconds(60), "writing");
-            await Task.Delay(random.Next(50, 400), Cancel);
+            await Task.Delay(random.Next(50, 300), Cancel);
+            // Rounds 0, 1, 4, 5 kill at a random moment (inside a write, an eviction, or between);
+            // rounds 2, 3, 6, 7 freeze the writer until it is caught with a temp file half
+            // written, and kill it there, so the test surely covers a kill inside a write.
+            if (round % 4 >= 2)
+            {
+                await FreezeInsideAWriteAsync(process.Pid, root.Temp);
+            }
             await process.KillAsync();
             if (Directory.EnumerateFiles(root.Temp, "*.tmp").Any())
             {
@@ -32,8 +42,7 @@ public class CrashTests
 
         using var cache = ChunkCache.Open(root.Options(), root.Logger);
 
-        // Killed mid-write at least once, or the test proved nothing: the writer is nearly always writing.
-        Assert.True(killedMidWrite > 0, "no kill landed inside a write");
+        Assert.True(killedMidWrite >= Rounds / 2, $"only {killedMidWrite} kills landed inside a write");
         Assert.Empty(Directory.EnumerateFiles(root.Temp)); // the dead writers' temp files are gone
         Assert.Single(Directory.EnumerateFiles(Path.Combine(root.Path, "instances"), "*.lock"));
         var keys = cache.IndexedKeys().ToList();
@@ -50,5 +59,25 @@ public class CrashTests
         {
             Assert.Equal(file.Name, Digest.Compute(await File.ReadAllBytesAsync(file.FullName, Cancel)).Hex);
         }
+    }
+
+    /// <summary>SIGSTOPs the writer at random moments until, fully stopped, it has a temp file open; leaves it stopped.</summary>
+    private static async Task FreezeInsideAWriteAsync(int pid, string temp)
+    {
+        for (var attempt = 0; attempt < 2000; attempt++)
+        {
+            Signals.Stop(pid);
+            while (!Signals.IsStopped(pid))
+            {
+                await Task.Yield();
+            }
+            if (Directory.EnumerateFiles(temp, "*.tmp").Any())
+            {
+                return;
+            }
+            Signals.Continue(pid);
+            await Task.Delay(1, Cancel);
+        }
+        Assert.Fail("the writer was never caught inside a write");
     }
 }

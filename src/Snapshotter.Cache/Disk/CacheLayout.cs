@@ -5,13 +5,15 @@ namespace Snapshotter.Cache.Disk;
 /// <summary>
 /// Paths under the cache root:
 /// <code>
-/// chunks/&lt;layer-hex&gt;/&lt;chunk-hex[0..2]&gt;/&lt;chunk-hex&gt;   one verified chunk, its content only
-/// tmp/&lt;instance&gt;.&lt;n&gt;.tmp                               entries being written, renamed into chunks/
-/// instances/&lt;instance&gt;.lock                          flock-held while that cache instance is open
-/// instances/&lt;instance&gt;.layers                        the layers that instance leases, one digest a line
+/// chunks/&lt;layer-hex&gt;/&lt;chunk-hex&gt;          one verified chunk, its content only
+/// tmp/&lt;instance&gt;.&lt;n&gt;.tmp                  entries being written, renamed into chunks/
+/// instances/&lt;instance&gt;.lock             flock-held while that cache instance is open
+/// instances/&lt;instance&gt;.layers           the layers that instance leases, one digest a line
 /// </code>
-/// One directory per layer makes <see cref="IChunkCache.ForgetLayer"/> one recursive delete;
-/// the two-hex-digit level keeps a layer of many small files from making one huge directory.
+/// One directory per layer makes <see cref="IChunkCache.ForgetLayer"/> one recursive delete and
+/// a scan one directory read per layer. There is no further fan-out by hash prefix: ext4 and xfs
+/// index large directories, and with 4 MiB chunks most layers hold few entries, where 256
+/// subdirectories each would make the scan at open several times slower (CacheIndexBenchmarks).
 /// tmp/ sits on the same filesystem as chunks/, so the rename that publishes an entry is atomic.
 /// </summary>
 internal sealed class CacheLayout
@@ -41,11 +43,13 @@ internal sealed class CacheLayout
 
     public string LayerDirectory(Digest layer) => Path.Combine(Chunks, layer.Hex);
 
+    /// <summary>The entry's path, built in one allocation (it is made on every disk read).</summary>
     public string EntryPath(in ChunkKey key)
     {
-        var chunk = key.Chunk.Hex;
-        return Path.Join(Chunks, key.Layer.Hex, chunk.AsSpan(0, 2), chunk);
+        return Path.Join(Chunks, HexOf(key.Layer), HexOf(key.Chunk));
     }
+
+    private static ReadOnlySpan<char> HexOf(Digest digest) => digest.Value.AsSpan(digest.Value.IndexOf(':', StringComparison.Ordinal) + 1);
 
     /// <summary>The digest a directory or file name under chunks/ stands for, if it is one.</summary>
     public static bool TryParseName(string name, out Digest digest) =>

@@ -1,13 +1,15 @@
+using System.IO.Enumeration;
 using Snapshotter.Oci;
 
 namespace Snapshotter.Cache.Disk;
 
-/// <summary>A chunk file found under chunks/: its key, size and last use (the later of atime and mtime).</summary>
-internal readonly record struct ScannedFile(ChunkKey Key, string Path, long Length, long LastAccess);
+/// <summary>A chunk file found under chunks/: its key, size and last use (the later of atime and mtime, UTC ticks).</summary>
+internal readonly record struct ScannedFile(ChunkKey Key, long Length, long LastAccess);
 
 /// <summary>
-/// Walks chunks/ to (re)build the index. The walk tolerates a concurrent GC or ForgetLayer in
-/// another process removing what it is looking at; names that are not digests are left alone.
+/// Walks chunks/ to (re)build the index: one directory per layer, one stat per file, no
+/// FileInfo objects. The walk tolerates another process's GC or ForgetLayer removing what it is
+/// looking at; names that are not digests are left alone.
 /// </summary>
 internal static class EntryScanner
 {
@@ -19,66 +21,51 @@ internal static class EntryScanner
         ReturnSpecialDirectories = false,
     };
 
-    /// <summary>Every chunk file, and (through <paramref name="emptyDirectory"/>) the layer and shard directories found empty.</summary>
+    /// <summary>Every chunk file, and (through <paramref name="emptyDirectory"/>) the layer directories found empty.</summary>
     public static IEnumerable<ScannedFile> Scan(CacheLayout layout, Action<string> emptyDirectory, CancellationToken cancellationToken)
     {
-        foreach (var layerDirectory in Enumerate(new DirectoryInfo(layout.Chunks), static d => d.EnumerateDirectories("*", Options)))
+        foreach (var layerDirectory in Enumerate(layout.Chunks, static (ref FileSystemEntry entry) => entry.ToFullPath(), static (ref FileSystemEntry entry) => entry.IsDirectory))
         {
+            cancellationToken.ThrowIfCancellationRequested();
             // Parsed once per layer: all its entries share one layer digest string.
-            if (!CacheLayout.TryParseName(layerDirectory.Name, out var layer))
+            if (!CacheLayout.TryParseName(Path.GetFileName(layerDirectory), out var layer))
             {
                 continue;
             }
-            var any = false;
-            foreach (var shard in Enumerate(layerDirectory, static d => d.EnumerateDirectories("*", Options)))
+            var files = 0;
+            foreach (var file in Enumerate(layerDirectory, static (ref FileSystemEntry entry) => Read(ref entry), static (ref FileSystemEntry entry) => !entry.IsDirectory))
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                any = true;
-                var files = 0;
-                foreach (var file in Enumerate(shard, static d => d.EnumerateFiles("*", Options)))
+                files++;
+                if (file is { } found)
                 {
-                    files++;
-                    if (TryRead(layer, shard.Name, file) is { } scanned)
-                    {
-                        yield return scanned;
-                    }
-                }
-                if (files == 0)
-                {
-                    emptyDirectory(shard.FullName);
+                    yield return new ScannedFile(found.Key with { Layer = layer }, found.Length, found.LastAccess);
                 }
             }
-            if (!any)
+            if (files == 0)
             {
-                emptyDirectory(layerDirectory.FullName);
+                emptyDirectory(layerDirectory);
             }
         }
     }
 
-    private static ScannedFile? TryRead(Digest layer, string shard, FileInfo file)
+    /// <summary>The file's chunk digest (the layer is filled in by the caller), size and last use; null for a foreign name.</summary>
+    private static ScannedFile? Read(ref FileSystemEntry entry)
     {
-        if (!file.Name.StartsWith(shard, StringComparison.Ordinal) || !CacheLayout.TryParseName(file.Name, out var chunk))
+        if (!CacheLayout.TryParseName(entry.FileName.ToString(), out var chunk))
         {
             return null;
         }
-        try
-        {
-            var lastUse = Math.Max(file.LastAccessTimeUtc.Ticks, file.LastWriteTimeUtc.Ticks);
-            return new ScannedFile(new ChunkKey(layer, chunk), file.FullName, file.Length, lastUse);
-        }
-        catch (IOException)
-        {
-            return null; // removed while we looked
-        }
+        var lastUse = Math.Max(entry.LastAccessTimeUtc.UtcTicks, entry.LastWriteTimeUtc.UtcTicks);
+        return new ScannedFile(new ChunkKey(default, chunk), entry.Length, lastUse);
     }
 
-    /// <summary>Enumerates children, yielding nothing if the directory vanishes (another process's GC).</summary>
-    private static IEnumerable<T> Enumerate<T>(DirectoryInfo directory, Func<DirectoryInfo, IEnumerable<T>> children)
+    /// <summary>Enumerates a directory, yielding nothing more once it vanishes (another process's GC).</summary>
+    private static IEnumerable<T> Enumerate<T>(string directory, FileSystemEnumerable<T>.FindTransform transform, FileSystemEnumerable<T>.FindPredicate include)
     {
         IEnumerator<T> enumerator;
         try
         {
-            enumerator = children(directory).GetEnumerator();
+            enumerator = new FileSystemEnumerable<T>(directory, transform, Options) { ShouldIncludePredicate = include }.GetEnumerator();
         }
         catch (DirectoryNotFoundException)
         {
@@ -95,7 +82,7 @@ internal static class EntryScanner
                         yield break;
                     }
                 }
-                catch (DirectoryNotFoundException)
+                catch (Exception e) when (e is DirectoryNotFoundException or FileNotFoundException)
                 {
                     yield break;
                 }

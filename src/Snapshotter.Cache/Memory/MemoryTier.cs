@@ -21,9 +21,8 @@ internal sealed class MemoryTier : IDisposable
         CapacityBytes = capacityBytes;
         if (capacityBytes > 0)
         {
-            // Compacting 10% at once (a few 4 MiB chunks of the default 256 MiB) rather than the
-            // default 5% spaces out the compactions of a tier that is always full.
-            _cache = new MemoryCache(new MemoryCacheOptions { SizeLimit = capacityBytes, CompactionPercentage = 0.10 });
+            // Statistics give the cache's own size, synchronously, for Add to make room with.
+            _cache = new MemoryCache(new MemoryCacheOptions { SizeLimit = capacityBytes, TrackStatistics = true });
         }
     }
 
@@ -83,13 +82,31 @@ internal sealed class MemoryTier : IDisposable
             chunk.Release();
             return;
         }
-        // A chunk over the size limit is rejected by the cache and its eviction callback runs, so
-        // every path ends in exactly one Release of the tier's reference.
+        MakeRoom(chunk.Length);
+        // Should a concurrent Add have taken the room meanwhile, the cache rejects this chunk and
+        // its eviction callback runs: every path ends in exactly one Release of the tier's reference.
         using var entry = _cache!.CreateEntry(chunkDigest);
         entry.Value = chunk;
         entry.Size = chunk.Length;
         entry.RegisterPostEvictionCallback(ReleaseOnEviction);
     }
+
+    /// <summary>
+    /// Evicts least recently used chunks until <paramref name="length"/> more bytes fit. MemoryCache
+    /// alone would reject a chunk that does not fit and compact in the background, dropping the
+    /// chunk just fetched, the one most likely to be read next.
+    /// </summary>
+    private void MakeRoom(int length)
+    {
+        for (var round = 0; round < 8 && ResidentBytes + length > CapacityBytes && _cache!.Count > 0; round++)
+        {
+            // Compact takes a share of the entries, least recently used first: 10% at once, so a
+            // full tier does not compact on every put, and at least one.
+            _cache.Compact(Math.Max(0.10, 1.5 / _cache.Count));
+        }
+    }
+
+    private long ResidentBytes => _cache!.GetCurrentStatistics()?.CurrentEstimatedSize ?? 0;
 
     internal void Returned(int length) => Interlocked.Add(ref _bytes, -length);
 
