@@ -42,7 +42,7 @@ internal sealed class LayoutImageTarget(OciImageLayout layout, string? defaultRe
 {
     public string Name => layout.Root;
 
-    public string StagingDirectory => Path.GetDirectoryName(layout.BlobPath(Digest.Compute([])))!;
+    public string StagingDirectory => Path.Combine(layout.Root, "blobs", Digest.Sha256Algorithm);
 
     public async Task<BlobStore> StoreBlobAsync(Descriptor blob, Func<CancellationToken, Task<LocalBlob>> content, ImageReference? origin, CancellationToken cancellationToken)
     {

@@ -46,6 +46,12 @@ public sealed class RegistryConversionTests
         Assert.Equal(expectedDigest, kept.GetProperty("digest").GetString());
         Assert.Equal((0, 2, 0, 0, 2), Counts(kept));
 
+        // From a registry into a layout: the same image, named by the source's tag.
+        var pulled = directory.Combine("pulled");
+        await ConvertAsync(setup, $"{registry.Host}/src:v1", pulled);
+        var entry = (await (await OciImageLayout.OpenAsync(pulled, Token)).ReadIndexAsync(Token)).Manifests.Single();
+        Assert.Equal((expectedDigest, "v1"), (entry.Digest.Value, entry.Annotation(OciImageLayout.RefNameAnnotation)));
+
         // --force converts them again (from their tar content, which is the same): same bytes, already there.
         var forced = await ConvertAsync(setup, "--force", $"{registry.Host}/esgz:v1", $"{registry.Host}/forced:v1");
         Assert.Equal(expectedDigest, forced.GetProperty("digest").GetString());
