@@ -99,6 +99,9 @@ public sealed class LazyPullTests
                 // Background fetch makes every layer fully local; the metrics endpoint says so, per layer.
                 var metrics = await WaitForMetricsAsync(config.Metrics.Address, text => layers.All(l => MetricLine(text, "snapshotter_fs_layer_fully_local", l.Digest)?.EndsWith(" 1", StringComparison.Ordinal) == true));
                 Assert.All(layers, l => Assert.NotNull(MetricLine(metrics, "snapshotter_fs_fetch_bytes", l.Digest)));
+                Assert.Contains("snapshotter_fuse_operation_duration", metrics, StringComparison.Ordinal);
+                Assert.Contains("opcode=\"READ\"", metrics, StringComparison.Ordinal);
+                Assert.Contains("snapshotter_cache_", metrics, StringComparison.Ordinal);
 
                 // Removing the image lets containerd's GC remove the snapshots: every FUSE layer is unmounted.
                 await containerd.CtrAsync("images", "rm", "--sync", image);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -331,6 +332,7 @@ public sealed partial class FuseServer : IDisposable
             return;
         }
         int errno;
+        var started = Stopwatch.GetTimestamp();
         try
         {
             errno = entry.Handler(this, reader, in header, body);
@@ -347,6 +349,10 @@ public sealed partial class FuseServer : IDisposable
         if (errno != 0 && !entry.NoReply)
         {
             ReplyError(reader.Channel, header.Unique, errno);
+        }
+        if (header.Opcode != FuseOpcode.Read)
+        {
+            FuseMetrics.Record(entry.Name, started, errno); // READ is recorded when it is answered
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -189,6 +190,7 @@ public sealed partial class FuseServer
         var size = (int)Math.Min(request.Size, (uint)Math.Max(Connection!.MaxRead, 128 * 1024));
         var handle = (request.Fh & PassthroughHandles.TokenBit) != 0 ? _passthrough.Translate(request.Fh) : request.Fh;
         var op = _reads.Rent(header.Unique, header.NodeId, reader.Channel);
+        op.Started = Stopwatch.GetTimestamp();
         op.Size = size;
         op.Buffer = ArrayPool<byte>.Shared.Rent(size);
         ValueTask<int> pending;
@@ -257,6 +259,7 @@ public sealed partial class FuseServer
             {
                 Reply(op.Channel, op.Unique, op.Buffer.AsSpan(0, count));
             }
+            FuseMetrics.Record("READ", op.Started, errno);
         }
         finally
         {

@@ -5,6 +5,7 @@ internal sealed class ReadOperation : IDisposable
 {
     public ulong Unique;
     public ulong NodeId;
+    public long Started;
     public IFuseChannel Channel = null!;
     public byte[] Buffer = [];
     public int Size;
