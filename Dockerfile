@@ -1,0 +1,48 @@
+# syntax=docker/dockerfile:1
+# Image of the stargz-snapshotter daemon and its tools (estargz). It is meant to run on a node
+# beside the node's containerd, privileged, with the root dir shared back to the host; see
+# deploy/kubernetes/ and docs/operations.md. Build: docker buildx build -t stargz-snapshotter .
+#
+# Framework-dependent, not self-contained: the image carries several executables (the daemon is an
+# ASP.NET Core app, estargz a console app), and one shared .NET runtime in the base image costs less
+# than a runtime copy per executable; trimming is not an option (gRPC, Tomlyn and
+# System.CommandLine use reflection). Hence the aspnet base image (runtime + ASP.NET Core) and not
+# runtime-deps. The publish is RID-specific (-a) so that only the target's native libraries
+# (SQLite's libe_sqlite3.so) are copied.
+
+ARG DOTNET_VERSION=10.0
+
+# The SDK runs on the build machine's platform and publishes for the target's (cross-building
+# needs no emulation: the output is IL plus the target's native SQLite library).
+FROM --platform=$BUILDPLATFORM mcr.microsoft.com/dotnet/sdk:${DOTNET_VERSION} AS build
+ARG TARGETARCH
+WORKDIR /src
+COPY . .
+# The same arguments as script/lib.sh's publish plus -a; the NuGet cache survives between builds.
+RUN --mount=type=cache,id=stargz-nuget,target=/root/.nuget/packages \
+    set -eu; \
+    for app in src/Snapshotter.Daemon:stargz-snapshotter estargz-tools:estargz; do \
+      dotnet publish "${app%%:*}" -c Release -a "$TARGETARCH" --self-contained false \
+        -o "/out/${app#*:}" -nologo; \
+    done
+
+FROM mcr.microsoft.com/dotnet/aspnet:${DOTNET_VERSION}
+# No fuse3 package: the daemon speaks FUSE over /dev/fuse itself and mounts with mount(2), which
+# needs CAP_SYS_ADMIN (a privileged container), not fusermount3; fusermount3 is only its fallback
+# when mount(2) is refused with EPERM (src/Snapshotter.Fuse/Mount/FuseMount.cs).
+# The apphosts below find the runtime through DOTNET_ROOT (where the base image installs it).
+ENV DOTNET_ROOT=/usr/share/dotnet \
+    DOTNET_CLI_TELEMETRY_OPTOUT=1 \
+    DOTNET_NOLOGO=1
+COPY --from=build /out/ /opt/stargz-snapshotter/
+RUN set -eu; \
+    for tool in stargz-snapshotter estargz; do \
+      ln -s "/opt/stargz-snapshotter/$tool/$tool" "/usr/local/bin/$tool"; \
+      "$tool" --help >/dev/null; \
+    done; \
+    mkdir -p /etc/stargz-snapshotter; \
+    cp /opt/stargz-snapshotter/stargz-snapshotter/config.example.toml /etc/stargz-snapshotter/
+# root: mount(2) of FUSE layers, /dev/fuse, the socket containerd (root) connects to.
+USER root
+# Flags override /etc/stargz-snapshotter/config.toml (optional; defaults when absent).
+ENTRYPOINT ["/usr/local/bin/stargz-snapshotter"]
