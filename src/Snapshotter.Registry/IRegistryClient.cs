@@ -126,4 +126,7 @@ public sealed record ResolvedImage
 
     /// <summary>The manifest's bytes as served (their sha256 is <see cref="ManifestDescriptor"/>'s digest).</summary>
     public required byte[] ManifestBytes { get; init; }
+
+    /// <summary>The bytes of what the reference names as served: the index's, or <see cref="ManifestBytes"/> for a single manifest.</summary>
+    public required byte[] TargetBytes { get; init; }
 }

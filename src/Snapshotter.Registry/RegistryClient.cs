@@ -71,6 +71,7 @@ public sealed partial class RegistryClient : IRegistryClient, IRegistryPusher, I
             ManifestDescriptor = chosen ?? manifestContent.Descriptor,
             Manifest = manifest,
             ManifestBytes = manifestContent.Bytes,
+            TargetBytes = top.Bytes,
         };
     }
 

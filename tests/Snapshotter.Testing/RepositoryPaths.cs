@@ -14,6 +14,9 @@ public static class RepositoryPaths
     /// </summary>
     public static string EstargzCli => Path.Combine(Root, "estargz-tools", "bin", Configuration, "net10.0", "estargz.dll");
 
+    /// <summary>The <c>stargzctl</c> CLI in its own build output (see <see cref="EstargzCli"/> for why not a test's bin).</summary>
+    public static string Stargzctl => Path.Combine(Root, "src", "Snapshotter.Cli", "bin", Configuration, "net10.0", "stargzctl.dll");
+
     /// <summary>The daemon executable, <c>stargz-snapshotter</c>, in its own build output (a test project builds it with a reference that does not copy it).</summary>
     public static string SnapshotterDaemon => Path.Combine(Root, "src", "Snapshotter.Daemon", "bin", Configuration, "net10.0", "stargz-snapshotter");
 
