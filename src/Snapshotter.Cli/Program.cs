@@ -6,6 +6,7 @@ var root = new RootCommand("stargzctl: pull images into containerd for lazy use 
     GlobalOptions.Address,
     GlobalOptions.Namespace,
     RpullCommand.Create(),
+    CacheCommand.Create(),
 };
 var parsed = root.Parse(args);
 var exitCode = await parsed.InvokeAsync();
