@@ -1,10 +1,10 @@
 # syntax=docker/dockerfile:1
-# Image of the stargz-snapshotter daemon and its tools (estargz). It is meant to run on a node
+# Image of the stargz-snapshotter daemon and its tools (estargz, stargzctl). It is meant to run on a node
 # beside the node's containerd, privileged, with the root dir shared back to the host; see
 # deploy/kubernetes/ and docs/operations.md. Build: docker buildx build -t stargz-snapshotter .
 #
 # Framework-dependent, not self-contained: the image carries several executables (the daemon is an
-# ASP.NET Core app, estargz a console app), and one shared .NET runtime in the base image costs less
+# ASP.NET Core app, estargz and stargzctl console apps), and one shared .NET runtime in the base image costs less
 # than a runtime copy per executable; trimming is not an option (gRPC, Tomlyn and
 # System.CommandLine use reflection). Hence the aspnet base image (runtime + ASP.NET Core) and not
 # runtime-deps. The publish is RID-specific (-a) so that only the target's native libraries
@@ -21,7 +21,7 @@ COPY . .
 # The same arguments as script/lib.sh's publish plus -a; the NuGet cache survives between builds.
 RUN --mount=type=cache,id=stargz-nuget,target=/root/.nuget/packages \
     set -eu; \
-    for app in src/Snapshotter.Daemon:stargz-snapshotter estargz-tools:estargz; do \
+    for app in src/Snapshotter.Daemon:stargz-snapshotter estargz-tools:estargz src/Snapshotter.Cli:stargzctl; do \
       dotnet publish "${app%%:*}" -c Release -a "$TARGETARCH" --self-contained false \
         -o "/out/${app#*:}" -nologo; \
     done
@@ -36,7 +36,7 @@ ENV DOTNET_ROOT=/usr/share/dotnet \
     DOTNET_NOLOGO=1
 COPY --from=build /out/ /opt/stargz-snapshotter/
 RUN set -eu; \
-    for tool in stargz-snapshotter estargz; do \
+    for tool in stargz-snapshotter estargz stargzctl; do \
       ln -s "/opt/stargz-snapshotter/$tool/$tool" "/usr/local/bin/$tool"; \
       "$tool" --help >/dev/null; \
     done; \

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using Microsoft.Extensions.Logging;
 using Snapshotter.Containerd.Pull;
 using Snapshotter.Oci;
 using Snapshotter.Registry;
@@ -18,14 +19,15 @@ internal static class RpullCommand
         var reference = new Argument<string>("ref") { Description = "the image, e.g. ghcr.io/stargz-containers/python:3.10-esgz" };
         var platform = new Option<string?>("--platform") { Description = "the platform to pull from a multi-platform image (os/arch[/variant]; default: this machine's)" };
         var snapshotter = new Option<string>("--snapshotter") { Description = "the snapshotter to unpack into", DefaultValueFactory = _ => PullOptions.DefaultSnapshotter };
-        var plainHttp = new Option<bool>("--plain-http") { Description = "reach the registry over plain http (loopback registries fall back to it by themselves)" };
+        var plainHttp = new Option<bool>("--plain-http") { Description = "let a registry that does not speak TLS be reached over plain http (loopback ones always may)" };
         var hostsDir = new Option<string?>("--hosts-dir") { Description = "containerd's certs.d directory of <host>/hosts.toml files (mirrors, CAs, client certificates)" };
         var dockerConfig = new Option<string?>("--docker-config") { Description = "Docker's config.json with registry credentials (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json)" };
         var labels = new Option<string[]>("--label") { Description = "a label of the image record, key=value (repeatable)", AllowMultipleArgumentsPerToken = false };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "print nothing but errors" };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "log every step (registry requests, containerd calls) with timestamps on stderr" };
         var command = new Command("rpull", "pull an image into containerd for lazy use through the stargz snapshotter")
         {
-            reference, platform, snapshotter, plainHttp, hostsDir, dockerConfig, labels, quiet,
+            reference, platform, snapshotter, plainHttp, hostsDir, dockerConfig, labels, quiet, verbose,
         };
         command.SetAction((result, cancellationToken) => CommandRunner.RunAsync(async () =>
         {
@@ -36,14 +38,15 @@ internal static class RpullCommand
                 Platform = result.GetValue(platform) is { } text ? Parse(text, Platform.Parse, "platform") : null,
                 ImageLabels = ParseLabels(result.GetValue(labels) ?? []),
             };
+            using var logging = Logging.Create(result.GetValue(verbose));
             using var registry = new RegistryClient(new RegistryClientOptions
             {
                 PlainHttp = result.GetValue(plainHttp),
                 HostsDirectory = result.GetValue(hostsDir),
                 DockerConfigPath = result.GetValue(dockerConfig),
-            });
+            }, logging.CreateLogger<RegistryClient>());
             using var containerd = GlobalOptions.Connect(result);
-            var puller = new ImagePuller(containerd, registry);
+            var puller = new ImagePuller(containerd, registry, logging.CreateLogger<ImagePuller>());
             var display = PullDisplay.For(result.GetValue(quiet));
             var clock = Stopwatch.StartNew();
             var pulled = await display.RunAsync(progress => puller.PullAsync(image, options, progress, cancellationToken));
