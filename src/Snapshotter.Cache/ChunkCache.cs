@@ -106,6 +106,8 @@ public sealed partial class ChunkCache : IChunkCache, IDisposable
 
     public bool Contains(in ChunkKey key) => _memory.Contains(key.Chunk.Value) || _index.Contains(key);
 
+    public bool ContainsOnDisk(in ChunkKey key) => _index.Contains(key);
+
     public IDisposable AcquireLayer(Digest layer) => _instance.Acquire(layer);
 
     public void ForgetLayer(Digest layer)

@@ -25,8 +25,17 @@ public interface IChunkCache
     /// <exception cref="ArgumentOutOfRangeException">The range is not inside the chunk.</exception>
     ValueTask<bool> TryReadAsync(ChunkKey key, int offset, Memory<byte> destination, CancellationToken cancellationToken);
 
-    /// <summary>Whether the chunk is in memory or on disk; no I/O, no verification.</summary>
+    /// <summary>
+    /// Whether the chunk is in memory or on disk; no I/O, no verification. The memory tier holds
+    /// chunks by content, so this is also true when the same chunk of another layer is in memory.
+    /// </summary>
     bool Contains(in ChunkKey key);
+
+    /// <summary>
+    /// Whether this layer's entry for the chunk is on disk (as far as the index knows; no I/O):
+    /// what a background fetch that persists a whole layer asks.
+    /// </summary>
+    bool ContainsOnDisk(in ChunkKey key);
 
     /// <summary>
     /// Stores a whole chunk the caller already verified: into the memory tier and atomically onto

@@ -50,7 +50,11 @@ public class MemoryTierTests
         await cache.PutAsync(key with { Layer = Layer(2) }, data, Cancel);
 
         Assert.Equal(MiB, cache.Usage.MemoryBytes);
-        Assert.True(cache.TryCopyFromMemory(key with { Layer = Layer(3) }, 0, new byte[1]));
+        var third = key with { Layer = Layer(3) };
+        Assert.True(cache.TryCopyFromMemory(third, 0, new byte[1]));
+        Assert.True(cache.Contains(third));
+        Assert.False(cache.ContainsOnDisk(third));
+        Assert.True(cache.ContainsOnDisk(key));
     }
 
     [Fact]
