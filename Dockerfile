@@ -1,11 +1,11 @@
 # syntax=docker/dockerfile:1
-# Image of the stargz-snapshotter daemon and its tools (estargz, stargzctl). It is meant to run on a node
-# beside the node's containerd, privileged, with the root dir shared back to the host; see
+# Image of the stargz-snapshotter daemon and its tools (estargz, stargzctl). It is meant to run on
+# a node beside the node's containerd, privileged, with the root dir shared back to the host; see
 # deploy/kubernetes/ and docs/operations.md. Build: docker buildx build -t stargz-snapshotter .
 #
 # Framework-dependent, not self-contained: the image carries several executables (the daemon is an
-# ASP.NET Core app, estargz and stargzctl console apps), and one shared .NET runtime in the base image costs less
-# than a runtime copy per executable; trimming is not an option (gRPC, Tomlyn and
+# ASP.NET Core app, estargz and stargzctl are console apps), and one shared .NET runtime in the base
+# image costs less than a runtime copy per executable; trimming is not an option (gRPC, Tomlyn and
 # System.CommandLine use reflection). Hence the aspnet base image (runtime + ASP.NET Core) and not
 # runtime-deps. The publish is RID-specific (-a) so that only the target's native libraries
 # (SQLite's libe_sqlite3.so) are copied.
@@ -18,10 +18,12 @@ FROM --platform=$BUILDPLATFORM mcr.microsoft.com/dotnet/sdk:${DOTNET_VERSION} AS
 ARG TARGETARCH
 WORKDIR /src
 COPY . .
-# The same arguments as script/lib.sh's publish plus -a; the NuGet cache survives between builds.
+# script/lib.sh's publish plus the target architecture; the NuGet cache survives between builds.
 RUN --mount=type=cache,id=stargz-nuget,target=/root/.nuget/packages \
     set -eu; \
-    for app in src/Snapshotter.Daemon:stargz-snapshotter estargz-tools:estargz src/Snapshotter.Cli:stargzctl; do \
+    for app in src/Snapshotter.Daemon:stargz-snapshotter \
+               estargz-tools:estargz \
+               src/Snapshotter.Cli:stargzctl; do \
       dotnet publish "${app%%:*}" -c Release -a "$TARGETARCH" --self-contained false \
         -o "/out/${app#*:}" -nologo; \
     done
@@ -35,6 +37,8 @@ ENV DOTNET_ROOT=/usr/share/dotnet \
     DOTNET_CLI_TELEMETRY_OPTOUT=1 \
     DOTNET_NOLOGO=1
 COPY --from=build /out/ /opt/stargz-snapshotter/
+# Each tool starts once, so a broken image fails its build (for a foreign platform this step runs
+# under emulation, as any RUN of that stage would).
 RUN set -eu; \
     for tool in stargz-snapshotter estargz stargzctl; do \
       ln -s "/opt/stargz-snapshotter/$tool/$tool" "/usr/local/bin/$tool"; \
