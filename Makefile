@@ -4,7 +4,7 @@ DOTNET ?= dotnet
 CONFIGURATION ?= Release
 RESULTS := artifacts/test-results
 
-.PHONY: deps build test demo bench clean
+.PHONY: deps build test demo bench bench-readiness clean
 
 deps:
 	./script/install-deps.sh
@@ -22,6 +22,11 @@ demo: deps
 
 bench: deps
 	./script/bench.sh
+
+# Pull-to-ready of a Debian nginx and a numpy/pandas Python image, overlayfs vs lazy, over a shaped
+# link (docs/benchmarks.md; BENCH_REPETITIONS, BENCH_RATE, BENCH_DELAY_MS, BENCH_LAZY_PULL…).
+bench-readiness: deps
+	./script/bench-readiness.sh
 
 clean:
 	rm -rf artifacts

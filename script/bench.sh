@@ -16,3 +16,5 @@ dotnet test --project tests/Snapshotter.Daemon.Tests -c Release -- --filter-clas
 cat tests/Snapshotter.Daemon.Tests/bin/Release/net10.0/lazy-read-benchmark.txt
 echo "== micro-benchmarks (BenchmarkDotNet): TOC parse, build, chunk read+verify"
 dotnet run --project tests/Snapshotter.Benchmarks -c Release -- --filter '*' --job short
+echo "== readiness: pull to first HTTP 200, overlayfs full pull vs lazy pull, over a shaped link"
+./script/bench-readiness.sh

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# `make bench-readiness`: how soon a container answers HTTP 200 on a cold node, full pull on
+# overlayfs vs lazy pull through our snapshotter, over a shaped link to a registry.
+#
+# 1. Builds (once, cached under artifacts/bench/images) a Debian nginx image and a Python image
+#    whose service imports numpy and pandas (script/build-bench-images.sh), and converts each to
+#    eStargz with our `estargz convert`.
+# 2. Creates a network namespace joined to the host by a link of two TUN interfaces
+#    (`stargz-bench link`, a user-space delay line: this kernel has no sch_netem), runs
+#    docker-registry inside, and pushes the original gzip images (for overlayfs) and the eStargz
+#    images (for the lazy pull) to it.
+# 3. Shapes both directions: BENCH_DELAY_MS one way from the delay line (RTT = 2x), and tc tbf
+#    limits the rate to BENCH_RATE with at most ~50 ms of queue (no bufferbloat).
+# 4. Runs `stargz-bench run`: each repetition of each image and mode on a fresh containerd and
+#    daemon with empty roots after dropping the page cache. Writes artifacts/bench/readiness.{json,md,png,svg}.
+#
+# Environment: BENCH_RATE (150mbit), BENCH_DELAY_MS (10, one way), BENCH_REPETITIONS (5),
+# BENCH_IMAGES ("nginx python"), BENCH_MODES ("overlayfs lazy"), BENCH_LAZY_PULL (the lazy pull
+# command template, e.g. "stargzctl --address {address} rpull {ref}"), BENCH_CONVERT (the
+# converter command, given SOURCE TARGET; default our `estargz convert`), BENCH_LABEL.
+# Needs root. Everything it creates (namespace, veth, qdiscs, processes) goes away on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source script/lib.sh
+
+rate=${BENCH_RATE:-150mbit}
+delay_ms=${BENCH_DELAY_MS:-10}
+repetitions=${BENCH_REPETITIONS:-5}
+read -r -a wanted <<<"${BENCH_IMAGES:-nginx python}"
+read -r -a modes <<<"${BENCH_MODES:-overlayfs lazy}"
+export NGINX_PORT=${NGINX_PORT:-18480} PYTHON_PORT=${PYTHON_PORT:-18481}
+out=$PWD/artifacts/bench
+images=$out/images
+mkdir -p "$out"
+
+[[ $EUID -eq 0 ]] || { echo "bench-readiness: needs root (netns, mounts, containerd, drop_caches)" >&2; exit 1; }
+command -v debootstrap >/dev/null || {
+  log "installing debootstrap"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+}
+
+log "building estargz, stargz-snapshotter and stargz-bench"
+publish estargz-tools estargz
+publish src/Snapshotter.Daemon stargz-snapshotter
+publish src/Snapshotter.Benchmark stargz-bench
+convert=${BENCH_CONVERT:-$PWD/artifacts/bin/estargz/estargz convert --quiet}
+
+log "building the benchmark images (cached in $images)"
+./script/build-bench-images.sh "$images" >/dev/null
+
+# convert_cached NAME: NAME-esgz beside NAME, redone when the image or the converter command changes.
+convert_cached() {
+  local name=$1 stamp
+  stamp=$(cat "$images/$name/index.json" <(echo "$convert") | sha256sum | cut -c1-16)
+  if [[ $(cat "$images/$name-esgz.stamp" 2>/dev/null) != "$stamp" ]]; then
+    log "converting $name to eStargz: $convert"
+    rm -rf "$images/$name-esgz"
+    $convert "$images/$name" "$images/$name-esgz"
+    echo "$stamp" >"$images/$name-esgz.stamp"
+  fi
+}
+for name in "${wanted[@]}"; do convert_cached "$name"; done
+
+# A namespace, link and subnet of our own (names unique by PID), removed on exit with everything in
+# them. This kernel has no sch_netem, so the delay comes from `stargz-bench link`: two TUN
+# interfaces (gone when it stops) joined by a user-space delay line; tc tbf on each sets the rate.
+ns=sgzb-$$
+host_if=sgzb$$h
+ns_if=sgzb$$n
+subnet=10.213.$(($$ % 250)).
+registry_host=${subnet}2:5000
+work=/tmp/sgzb-$$
+remove_netns() {
+  stop_started
+  if [[ -d $work/logs ]]; then rm -rf "$out/logs" && mv "$work/logs" "$out/logs"; fi
+  rm -rf "$work"
+  ip netns del "$ns" 2>/dev/null || true
+}
+trap remove_netns EXIT
+ip netns add "$ns"
+artifacts/bin/stargz-bench/stargz-bench link "$host_if" "$ns_if" --delay-ms "$delay_ms" >"$out/link.log" 2>&1 &
+started_pids+=($!)
+wait_for "the link's interfaces" ip link show "$ns_if"
+ip link set "$ns_if" netns "$ns"
+ip addr add "${subnet}1/30" dev "$host_if"
+ip link set "$host_if" up
+ip -n "$ns" addr add "${subnet}2/30" dev "$ns_if"
+ip -n "$ns" link set "$ns_if" up
+ip -n "$ns" link set lo up
+
+log "registry in network namespace $ns at $registry_host"
+registry_dir=$out/registry
+rm -rf "$registry_dir" && mkdir -p "$registry_dir/storage"
+cat >"$registry_dir/config.yml" <<YAML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $registry_dir/storage
+http:
+  addr: $registry_host
+YAML
+ip netns exec "$ns" docker-registry serve "$registry_dir/config.yml" >"$registry_dir/registry.log" 2>&1 &
+started_pids+=($!)
+wait_for "registry at $registry_host" curl -fsS "http://$registry_host/v2/"
+
+log "pushing the original and the eStargz images (unshaped)"
+for name in "${wanted[@]}"; do
+  skopeo copy -q --dest-tls-verify=false "oci:$images/$name:$name" "docker://$registry_host/$name:plain"
+  skopeo copy -q --preserve-digests --dest-tls-verify=false "oci:$images/$name-esgz:$name" "docker://$registry_host/$name:esgz"
+done
+
+log "shaping the link: $rate each way (tbf, at most 50 ms queued), $delay_ms ms each way (the delay line)"
+tc qdisc add dev "$host_if" root tbf rate "$rate" burst 64kb latency 50ms
+tc -n "$ns" qdisc add dev "$ns_if" root tbf rate "$rate" burst 64kb latency 50ms
+# What the link really does: TCP connect time is one round trip; a large layer measures the rate.
+first_layer=$(curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$registry_host/v2/${wanted[0]}/manifests/plain" | jq -r '.layers[0].digest')
+read -r rtt speed size < <(curl -fsS -o /dev/null -w '%{time_connect} %{speed_download} %{size_download}\n' "http://$registry_host/v2/${wanted[0]}/blobs/$first_layer")
+measured=$(awk -v r="$rtt" -v s="$speed" -v z="$size" 'BEGIN { printf "%.1f ms RTT (TCP connect), %.0f Mbit/s (a %.0f MB layer)", r * 1000, s * 8 / 1e6, z / 1e6 }')
+link="$rate (tc tbf) and $delay_ms ms (stargz-bench link) each way, over TUN interfaces into a network namespace; measured $measured"
+echo "  link: $link"
+
+commit=$(git rev-parse --short HEAD)
+git diff --quiet HEAD -- src estargz-tools || commit="$commit+uncommitted"
+image_args=()
+for name in "${wanted[@]}"; do
+  port_var=${name^^}_PORT
+  image_args+=(--image "name=$name,plain=$registry_host/$name:plain,lazy=$registry_host/$name:esgz,url=http://127.0.0.1:${!port_var}/")
+done
+mode_args=()
+for mode in "${modes[@]}"; do mode_args+=(--mode "$mode"); done
+[[ -n ${BENCH_LAZY_PULL:-} ]] && mode_args+=(--lazy-pull "$BENCH_LAZY_PULL")
+
+log "stargz-bench: ${#wanted[@]} image(s) x ${#modes[@]} mode(s) x $repetitions cold runs"
+status=0
+artifacts/bin/stargz-bench/stargz-bench run "${image_args[@]}" "${mode_args[@]}" --plain-http \
+  --repetitions "$repetitions" --output "$out" --work "$work" \
+  --snapshotter-bin artifacts/bin/stargz-snapshotter/stargz-snapshotter \
+  --link-interface "$host_if" --link "$link" --commit "$commit" ${BENCH_LABEL:+--label "$BENCH_LABEL"} || status=$?
+exit $status

@@ -1,0 +1,47 @@
+using Snapshotter.Benchmark.Model;
+
+namespace Snapshotter.Benchmark.Reporting;
+
+/// <summary>The statistics of one image in one mode: successful runs only; failures are counted.</summary>
+internal sealed record ModeSummary(string Image, string Mode, int Succeeded, int Failed, IReadOnlyDictionary<Phase, Statistics?> Phases)
+{
+    public Statistics? this[Phase phase] => Phases[phase];
+}
+
+/// <summary>Lazy against overlayfs for one image, from the medians.</summary>
+internal sealed record Comparison(string Image, double? PullToReadySpeedup, double? StartToReadyRatio);
+
+/// <summary>A result reduced to per-image, per-mode statistics, in the order the images and modes were given.</summary>
+internal sealed record ResultSummary(BenchmarkResult Result, IReadOnlyList<ModeSummary> Modes)
+{
+    public static ResultSummary Of(BenchmarkResult result)
+    {
+        var summaries = new List<ModeSummary>();
+        foreach (var image in result.Images)
+        {
+            foreach (var mode in result.Modes)
+            {
+                var runs = result.Runs.Where(r => r.Image == image.Name && r.Mode == mode.Name).ToList();
+                var succeeded = runs.Where(r => r.Succeeded).ToList();
+                var phases = Phase.All.ToDictionary(p => p, p => Statistics.Of(succeeded.Select(p.Value).OfType<double>()));
+                summaries.Add(new ModeSummary(image.Name, mode.Name, succeeded.Count, runs.Count - succeeded.Count, phases));
+            }
+        }
+        return new ResultSummary(result, summaries);
+    }
+
+    public ModeSummary? Find(string image, string mode) => Modes.FirstOrDefault(m => m.Image == image && m.Mode == mode);
+
+    public IEnumerable<Comparison> Comparisons() =>
+        Result.Images.Select(image =>
+        {
+            var full = Find(image.Name, PullMode.OverlayfsName);
+            var lazy = Find(image.Name, PullMode.LazyName);
+            return new Comparison(image.Name,
+                Ratio(full?[Phase.PullToReady], lazy?[Phase.PullToReady]),
+                Ratio(lazy?[Phase.StartToReady], full?[Phase.StartToReady]));
+        }).Where(c => c.PullToReadySpeedup is not null || c.StartToReadyRatio is not null);
+
+    private static double? Ratio(Statistics? numerator, Statistics? denominator) =>
+        numerator is null || denominator is null || denominator.Median <= 0 ? null : numerator.Median / denominator.Median;
+}
