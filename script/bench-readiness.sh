@@ -4,7 +4,9 @@
 #
 # 1. Builds (once, cached under artifacts/bench/images) a Debian nginx image and a Python image
 #    whose service imports numpy and pandas (script/build-bench-images.sh), and converts each to
-#    eStargz with our `estargz convert`.
+#    eStargz with our `estargz convert` (mode lazy) and, for mode lazy-optimized, with
+#    `estargz optimize`: the files the workload read at start, recorded once by running it lazily
+#    pulled through our daemon, come first and are prefetched.
 # 2. Creates a network namespace joined to the host by a link of two TUN interfaces
 #    (`stargz-bench link`, a user-space delay line: this kernel has no sch_netem), runs
 #    docker-registry inside, and pushes the original gzip images (for overlayfs) and the eStargz
@@ -15,10 +17,13 @@
 #    daemon with empty roots after dropping the page cache. Writes artifacts/bench/readiness.{json,md,png,svg}.
 #
 # Environment: BENCH_RATE (150mbit), BENCH_DELAY_MS (10, one way), BENCH_REPETITIONS (5),
-# BENCH_IMAGES ("nginx python"), BENCH_MODES ("overlayfs lazy"), BENCH_LAZY_PULL (the lazy pull
+# BENCH_IMAGES ("nginx python"), BENCH_MODES ("overlayfs lazy lazy-optimized"),
+# BENCH_OPTIMIZE_PERIOD (60: seconds the workload runs while recording), BENCH_LAZY_PULL (the lazy pull
 # command template, e.g. "stargzctl --address {address} rpull {ref}"), BENCH_CONVERT (the
-# converter command, given SOURCE TARGET; default our `estargz convert`), BENCH_LABEL.
-# Needs root. Everything it creates (namespace, veth, qdiscs, processes) goes away on exit.
+# converter command, given SOURCE TARGET; default our `estargz convert`), BENCH_SNAPSHOTTER_CONFIG
+# (a TOML file of daemon settings to measure, without [registry]), BENCH_LABEL (names the result).
+# To compare two results: stargz-bench report A.json B.json -o DIR.
+# Needs root. Everything it creates (namespace, TUN link, qdiscs, processes) goes away on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source script/lib.sh
@@ -27,7 +32,7 @@ rate=${BENCH_RATE:-150mbit}
 delay_ms=${BENCH_DELAY_MS:-10}
 repetitions=${BENCH_REPETITIONS:-5}
 read -r -a wanted <<<"${BENCH_IMAGES:-nginx python}"
-read -r -a modes <<<"${BENCH_MODES:-overlayfs lazy}"
+read -r -a modes <<<"${BENCH_MODES:-overlayfs lazy lazy-optimized}"
 export NGINX_PORT=${NGINX_PORT:-18480} PYTHON_PORT=${PYTHON_PORT:-18481}
 out=$PWD/artifacts/bench
 images=$out/images
@@ -105,10 +110,56 @@ ip netns exec "$ns" docker-registry serve "$registry_dir/config.yml" >"$registry
 started_pids+=($!)
 wait_for "registry at $registry_host" curl -fsS "http://$registry_host/v2/"
 
+# hosts.toml for the registry: our daemon and the pull commands reach it over plain http.
+hosts=$work/hosts
+mkdir -p "$hosts/$registry_host"
+printf 'server = "http://%s"\n\n[host."http://%s"]\n  capabilities = ["pull", "resolve"]\n' "$registry_host" "$registry_host" >"$hosts/$registry_host/hosts.toml"
+
+optimizing=false
+for mode in "${modes[@]}"; do [[ $mode == lazy-optimized ]] && optimizing=true; done
+# optimize_cached NAME: NAME-opt beside NAME, converted by `estargz optimize` with the files NAME's
+# workload reads at start first (prefetched at mount). The record of those files comes from running
+# the workload once, lazily pulled through a daemon of ours from the (still unshaped) registry, and
+# is kept as NAME.record.jsonl; both are redone when the image changes.
+recorder_started=false
+optimize_cached() {
+  local name=$1 record=$images/$1.record.jsonl stamp source
+  stamp=$(cat "$images/$name/index.json" "$record" 2>/dev/null | sha256sum | cut -c1-16)
+  [[ $(cat "$images/$name-opt.stamp" 2>/dev/null) == "$stamp" ]] && return 0
+  local estargz=(artifacts/bin/estargz/estargz optimize --quiet --hosts-dir "$hosts" --plain-http)
+  if [[ $(cat "$record.stamp" 2>/dev/null) == "$(sha256sum <"$images/$name/index.json" | cut -c1-16)" ]]; then
+    log "converting $name with its recorded files first ($(wc -l <"$record") accesses)"
+    "${estargz[@]}" --prefetch-list "$record" "$images/$name" "$registry_host/$name:esgz-opt"
+  else
+    if ! $recorder_started; then
+      recorder_pids=${#started_pids[@]} recorder_dirs=${#cleanup_dirs[@]}
+      printf '[registry]\nconfig_path = "%s"\n' "$hosts" >"$work/recorder.toml"
+      start_snapshotter "$work/recorder/snapshotter" "$work/recorder.toml"
+      start_containerd "$work/recorder/containerd" "stargz=$SNAPSHOTTER_SOCKET"
+      recorder_started=true
+    fi
+    log "recording what $name reads at start: estargz optimize runs it for up to ${BENCH_OPTIMIZE_PERIOD:-60} s"
+    "${estargz[@]}" --address "$CONTAINERD_ADDRESS" --period "${BENCH_OPTIMIZE_PERIOD:-60}" --record-out "$record" \
+      "$images/$name" "$registry_host/$name:esgz-opt" 2>"$out/optimize-$name.log"
+    sha256sum <"$images/$name/index.json" | cut -c1-16 >"$record.stamp"
+    stamp=$(cat "$images/$name/index.json" "$record" | sha256sum | cut -c1-16)
+  fi
+  rm -rf "$images/$name-opt"
+  skopeo copy -q --preserve-digests --src-tls-verify=false "docker://$registry_host/$name:esgz-opt" "oci:$images/$name-opt:$name"
+  echo "$stamp" >"$images/$name-opt.stamp"
+}
+if $optimizing; then
+  for name in "${wanted[@]}"; do optimize_cached "$name"; done
+  if $recorder_started; then stop_started_since "$recorder_pids" "$recorder_dirs"; fi
+fi
+
 log "pushing the original and the eStargz images (unshaped)"
 for name in "${wanted[@]}"; do
   skopeo copy -q --dest-tls-verify=false "oci:$images/$name:$name" "docker://$registry_host/$name:plain"
   skopeo copy -q --preserve-digests --dest-tls-verify=false "oci:$images/$name-esgz:$name" "docker://$registry_host/$name:esgz"
+  if $optimizing; then
+    skopeo copy -q --preserve-digests --dest-tls-verify=false "oci:$images/$name-opt:$name" "docker://$registry_host/$name:esgz-opt"
+  fi
 done
 
 log "shaping the link: $rate each way (tbf, at most 50 ms queued), $delay_ms ms each way (the delay line)"
@@ -126,15 +177,22 @@ git diff --quiet HEAD -- src estargz-tools || commit="$commit+uncommitted"
 image_args=()
 for name in "${wanted[@]}"; do
   port_var=${name^^}_PORT
-  image_args+=(--image "name=$name,plain=$registry_host/$name:plain,lazy=$registry_host/$name:esgz,url=http://127.0.0.1:${!port_var}/")
+  optimized=
+  $optimizing && optimized=",optimized=$registry_host/$name:esgz-opt"
+  image_args+=(--image "name=$name,plain=$registry_host/$name:plain,lazy=$registry_host/$name:esgz$optimized,url=http://127.0.0.1:${!port_var}/")
 done
 mode_args=()
 for mode in "${modes[@]}"; do mode_args+=(--mode "$mode"); done
 [[ -n ${BENCH_LAZY_PULL:-} ]] && mode_args+=(--lazy-pull "$BENCH_LAZY_PULL")
+if [[ -n ${BENCH_SNAPSHOTTER_CONFIG:-} ]]; then
+  # The daemon's own settings to compare (e.g. [background_fetch] enable = false), after [registry].
+  { printf '[registry]\nconfig_path = "%s"\n\n' "$hosts"; cat "$BENCH_SNAPSHOTTER_CONFIG"; } >"$work/snapshotter.toml"
+  mode_args+=(--snapshotter-config "$work/snapshotter.toml")
+fi
 
 log "stargz-bench: ${#wanted[@]} image(s) x ${#modes[@]} mode(s) x $repetitions cold runs"
 status=0
-artifacts/bin/stargz-bench/stargz-bench run "${image_args[@]}" "${mode_args[@]}" --plain-http \
+artifacts/bin/stargz-bench/stargz-bench run "${image_args[@]}" "${mode_args[@]}" --hosts-dir "$hosts" \
   --repetitions "$repetitions" --output "$out" --work "$work" \
   --snapshotter-bin artifacts/bin/stargz-snapshotter/stargz-snapshotter \
   --link-interface "$host_if" --link "$link" --commit "$commit" ${BENCH_LABEL:+--label "$BENCH_LABEL"} || status=$?

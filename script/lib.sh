@@ -43,17 +43,25 @@ start_containerd() {
 ctr_() { ctr --address "$CONTAINERD_ADDRESS" "$@"; }
 ctr_remote() { ctr-remote --address "$CONTAINERD_ADDRESS" "$@"; }
 
-stop_started() {
-  local pid
-  for pid in "${started_pids[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
+stop_started() { stop_started_since 0 0; }
+
+# stop_started_since P D: stops the processes from index P of started_pids on (newest first) and
+# forgets them, then detaches the mounts left under the directories from index D of cleanup_dirs.
+# Save ${#started_pids[@]} and ${#cleanup_dirs[@]} before starting a group to stop it alone.
+stop_started_since() {
+  local from=$1 dirs_from=$2 pid i
+  for ((i = ${#started_pids[@]} - 1; i >= from; i--)); do
+    kill -TERM "${started_pids[i]}" 2>/dev/null || true
   done
-  for pid in "${started_pids[@]}"; do
+  for ((i = ${#started_pids[@]} - 1; i >= from; i--)); do
+    pid=${started_pids[i]}
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
+  started_pids=("${started_pids[@]:0:from}")
   local dir mnt
-  for dir in "${cleanup_dirs[@]}"; do
+  for dir in "${cleanup_dirs[@]:dirs_from}"; do
+    [[ -d $dir ]] || continue
     # Deepest first; mountinfo's 5th field is the mount point.
     awk -v d="$(realpath "$dir")/" 'index($5 "/", d) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
       while read -r mnt; do umount -l "$mnt" 2>/dev/null || true; done
@@ -85,12 +93,14 @@ YAML
   wait_for "registry on :$port" curl -fsS "http://127.0.0.1:$port/v2/"
 }
 
-# start_snapshotter DIR: our daemon with its root and socket under DIR. Sets SNAPSHOTTER_SOCKET.
+# start_snapshotter DIR [CONFIG]: our daemon with its root and socket under DIR (and a config
+# file, e.g. for [registry] config_path). Sets SNAPSHOTTER_SOCKET.
 start_snapshotter() {
-  local dir=$1
+  local dir=$1 config=()
+  [[ -n ${2:-} ]] && config=(--config "$2")
   mkdir -p "$dir"
   SNAPSHOTTER_SOCKET=$dir/snapshotter.sock
-  artifacts/bin/stargz-snapshotter/stargz-snapshotter --root "$dir/root" --address "$SNAPSHOTTER_SOCKET" \
+  artifacts/bin/stargz-snapshotter/stargz-snapshotter "${config[@]}" --root "$dir/root" --address "$SNAPSHOTTER_SOCKET" \
     --log-level info >"$dir/snapshotter.log" 2>&1 &
   started_pids+=($!)
   cleanup_dirs+=("$dir")

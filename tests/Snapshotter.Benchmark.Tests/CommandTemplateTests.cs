@@ -39,11 +39,28 @@ public sealed class CommandTemplateTests
     }
 
     [Fact]
-    public void Modes_default_to_overlayfs_then_lazy_and_an_unknown_mode_is_refused()
+    public void Modes_default_to_overlayfs_then_lazy_then_optimized_when_there_are_optimized_images()
     {
-        Assert.Equal([PullMode.OverlayfsName, PullMode.LazyName], RunCommand.Modes(null, "a", "b").Select(m => m.Name));
-        var lazyOnly = Assert.Single(RunCommand.Modes(["lazy"], "full {ref}", "lazy {ref}"));
-        Assert.Equal(("stargz", "lazy {ref}"), (lazyOnly.Snapshotter, lazyOnly.PullCommand));
-        Assert.Throws<FormatException>(() => RunCommand.Modes(["zstd"], "a", "b"));
+        Assert.Equal([PullMode.OverlayfsName, PullMode.LazyName], RunCommand.Modes(null, "a", "b", optimizedImages: false).Select(m => m.Name));
+        Assert.Equal([PullMode.OverlayfsName, PullMode.LazyName, PullMode.LazyOptimizedName], RunCommand.Modes(null, "a", "b", optimizedImages: true).Select(m => m.Name));
+        var optimized = Assert.Single(RunCommand.Modes(["lazy-optimized"], "full {ref}", "lazy {ref}", optimizedImages: true));
+        Assert.Equal(("stargz", "lazy {ref}"), (optimized.Snapshotter, optimized.PullCommand));
+        Assert.Throws<FormatException>(() => RunCommand.Modes(["zstd"], "a", "b", optimizedImages: false));
+    }
+
+    [Fact]
+    public void Each_mode_pulls_its_own_variant_of_the_image_and_settings_refuse_a_missing_one()
+    {
+        var image = ImageSpec.Parse("name=a,plain=h:1/a:plain,lazy=h:1/a:esgz,url=http://127.0.0.1:1/");
+        Assert.Equal(["h:1/a:plain", "h:1/a:esgz", null], new[] { PullMode.Overlayfs(), PullMode.Lazy(), PullMode.LazyOptimized() }.Select(m => m.ReferenceOf(image)));
+        var settings = new Running.BenchmarkSettings
+        {
+            Images = [image],
+            Modes = [PullMode.LazyOptimized()],
+            WorkDirectory = "/tmp/w",
+            HostsDirectory = "/tmp/h",
+            SnapshotterExecutable = "/bin/sh",
+        };
+        Assert.Contains("mode lazy-optimized needs an image for 'a' (optimized=REF)", settings.Validate());
     }
 }

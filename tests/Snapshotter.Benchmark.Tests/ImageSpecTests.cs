@@ -12,8 +12,15 @@ public sealed class ImageSpecTests
         Assert.Equal("web", spec.Name);
         Assert.Equal("10.0.0.2:5000/web:plain", spec.PlainRef);
         Assert.Equal("10.0.0.2:5000/web:esgz", spec.LazyRef);
+        Assert.Null(spec.OptimizedRef);
         Assert.Equal(new Uri("http://127.0.0.1:8080/health"), spec.ReadyUrl);
         Assert.Equal(["/bin/sh", "-c", "echo", "a,b"], spec.Command);
+    }
+
+    [Fact]
+    public void An_optimized_image_is_optional()
+    {
+        Assert.Equal("h:1/a:opt", ImageSpec.Parse("name=a,plain=h:1/a:1,lazy=h:1/a:2,optimized=h:1/a:opt,url=http://127.0.0.1:1/").OptimizedRef);
     }
 
     [Fact]

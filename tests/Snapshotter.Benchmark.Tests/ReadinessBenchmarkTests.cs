@@ -31,7 +31,7 @@ public sealed class ReadinessBenchmarkTests
         var plain = directory.Combine("sample");
         await ProcessRunner.OutputOfAsync(RepositoryPaths.Script("build-sample-image.sh"), plain);
         var lazy = directory.Combine("sample-esgz");
-        (await ProcessRunner.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "estargz.dll"), "convert", "--quiet", plain, lazy],
+        (await ProcessRunner.RunAsync("dotnet", [RepositoryPaths.EstargzCli, "convert", "--quiet", plain, lazy],
             TimeSpan.FromMinutes(5), cancellationToken: Token)).EnsureSuccess();
         await using var registry = await DockerRegistryFixture.StartAsync();
         await ProcessRunner.OutputOfAsync("skopeo", "copy", "--dest-tls-verify=false", $"oci:{plain}:sample", $"docker://{registry.Host}/sample:plain");
@@ -48,7 +48,7 @@ public sealed class ReadinessBenchmarkTests
             Repetitions = 1,
             WorkDirectory = work,
             HostsDirectory = HostsDirectory.Write(directory.Combine("hosts"), [image], plainHttp: true),
-            SnapshotterExecutable = Path.Combine(AppContext.BaseDirectory, "stargz-snapshotter"),
+            SnapshotterExecutable = RepositoryPaths.SnapshotterDaemon,
             // Dropping the whole machine's page cache would slow every other test running beside this one.
             DropCaches = false,
             LinkInterface = "lo",

@@ -25,6 +25,7 @@ public sealed class ReportTests
     public void Comparison_is_overlayfs_over_lazy_for_pull_to_ready_and_lazy_over_overlayfs_for_start_to_ready()
     {
         var python = ResultSummary.Of(SampleResults.TwoImages()).Comparisons().Single(c => c.Image == "python");
+        Assert.Equal(PullMode.LazyName, python.Mode);
         Assert.Equal(11.0 / 2.0, python.PullToReadySpeedup!.Value, 9);
         Assert.Equal(0.4 / 0.3, python.StartToReadyRatio!.Value, 9);
     }
@@ -68,7 +69,7 @@ public sealed class ReportTests
         Assert.Contains("| image | mode | pull (s) | start → ready (s) | pull → ready (s) | from registry (MB) | runs ok |", lines);
         Assert.Contains("| python | overlayfs | 10.70 (9.70–11.70) | 0.30 (0.30–0.30) | 11.00 (10.00–12.00) | 110.0 (110.0–110.0) | 3/3 |", lines);
         Assert.Contains("| nginx | lazy | 1.00 | 0.50 | 1.50 | 8.0 | 1/2 |", lines);
-        Assert.Contains("| python | 5.5× faster | +33% |", lines);
+        Assert.Contains("| python | lazy | 5.5× faster | +33% |", lines);
         Assert.Contains("* nginx lazy #2: http://127.0.0.1:18480/ did not answer 200 within 300 s", lines);
         Assert.Contains("![pull and start-to-ready times, median with min–max whiskers](readiness.svg)", lines);
     }

@@ -11,7 +11,7 @@ internal static class RunCommand
     public static Command Create()
     {
         var images = new Option<string[]>("--image") { Description = $"an image under test: {ImageSpec.Syntax} (repeatable)", Required = true };
-        var modes = new Option<string[]>("--mode") { Description = "modes to measure, in this order: overlayfs, lazy (repeatable; default both)", AllowMultipleArgumentsPerToken = true };
+        var modes = new Option<string[]>("--mode") { Description = "modes to measure, in this order: overlayfs, lazy, lazy-optimized (repeatable; default overlayfs and lazy, plus lazy-optimized when every image has an optimized ref)", AllowMultipleArgumentsPerToken = true };
         var repetitions = new Option<int>("--repetitions", "-n") { Description = "cold runs per image and mode", DefaultValueFactory = _ => 5 };
         var output = new Option<string>("--output", "-o") { Description = "directory for readiness.json, .md, .png and .svg", DefaultValueFactory = _ => "artifacts/bench" };
         var work = new Option<string?>("--work") { Description = "directory for each run's containerd and daemon roots and their logs (short: it holds unix sockets; default /tmp/stargz-bench-PID)" };
@@ -41,7 +41,7 @@ internal static class RunCommand
             var settings = new BenchmarkSettings
             {
                 Images = specs,
-                Modes = Modes(result.GetValue(modes), result.GetRequiredValue(fullPull), result.GetRequiredValue(lazyPull)),
+                Modes = Modes(result.GetValue(modes), result.GetRequiredValue(fullPull), result.GetRequiredValue(lazyPull), specs.All(s => s.OptimizedRef is not null)),
                 Repetitions = result.GetValue(repetitions),
                 WorkDirectory = workDirectory,
                 HostsDirectory = hostsDirectory,
@@ -70,14 +70,17 @@ internal static class RunCommand
         return command;
     }
 
-    internal static List<PullMode> Modes(string[]? names, string fullPull, string lazyPull)
+    internal static List<PullMode> Modes(string[]? names, string fullPull, string lazyPull, bool optimizedImages)
     {
-        var wanted = names is { Length: > 0 } ? names : [PullMode.OverlayfsName, PullMode.LazyName];
+        var wanted = names is { Length: > 0 } ? names
+            : optimizedImages ? [PullMode.OverlayfsName, PullMode.LazyName, PullMode.LazyOptimizedName]
+            : [PullMode.OverlayfsName, PullMode.LazyName];
         return wanted.Select(name => name switch
         {
             PullMode.OverlayfsName => PullMode.Overlayfs(fullPull),
             PullMode.LazyName => PullMode.Lazy(lazyPull),
-            _ => throw new FormatException($"unknown mode '{name}'; expected {PullMode.OverlayfsName} or {PullMode.LazyName}"),
+            PullMode.LazyOptimizedName => PullMode.LazyOptimized(lazyPull),
+            _ => throw new FormatException($"unknown mode '{name}'; expected {PullMode.OverlayfsName}, {PullMode.LazyName} or {PullMode.LazyOptimizedName}"),
         }).DistinctBy(m => m.Name).ToList();
     }
 }

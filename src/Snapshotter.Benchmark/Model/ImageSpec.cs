@@ -1,12 +1,13 @@
 namespace Snapshotter.Benchmark.Model;
 
 /// <summary>
-/// One image under test: the same content as a plain (gzip) image for the full pull and as an
-/// eStargz image for the lazy pull, and the URL that answers HTTP 200 once its service is ready.
+/// One image under test: the same content as a plain (gzip) image for the full pull, as an eStargz
+/// image for the lazy pull and optionally as an eStargz image optimized for its workload, and the
+/// URL that answers HTTP 200 once its service is ready.
 /// </summary>
-internal sealed record ImageSpec(string Name, string PlainRef, string LazyRef, Uri ReadyUrl, IReadOnlyList<string> Command)
+internal sealed record ImageSpec(string Name, string PlainRef, string LazyRef, string? OptimizedRef, Uri ReadyUrl, IReadOnlyList<string> Command)
 {
-    public const string Syntax = "name=NAME,plain=REF,lazy=REF,url=URL[,command=ARGS]";
+    public const string Syntax = "name=NAME,plain=REF,lazy=REF[,optimized=REF],url=URL[,command=ARGS]";
 
     /// <summary>
     /// Parses <see cref="Syntax"/>: comma-separated keys; <c>command</c> (space-separated words,
@@ -28,7 +29,7 @@ internal sealed record ImageSpec(string Name, string PlainRef, string LazyRef, U
             var comma = key == "command" ? -1 : afterKey.IndexOf(',', StringComparison.Ordinal);
             var value = comma < 0 ? afterKey : afterKey[..comma];
             rest = comma < 0 ? "" : afterKey[(comma + 1)..];
-            if (key is not ("name" or "plain" or "lazy" or "url" or "command"))
+            if (key is not ("name" or "plain" or "lazy" or "optimized" or "url" or "command"))
             {
                 throw new FormatException($"image '{text}': unknown key '{key}'; expected {Syntax}");
             }
@@ -44,7 +45,7 @@ internal sealed record ImageSpec(string Name, string PlainRef, string LazyRef, U
         {
             throw new FormatException($"image '{text}': url '{url}' is not an absolute http(s) URL");
         }
-        foreach (var key in new[] { "plain", "lazy" })
+        foreach (var key in values.Keys.Where(k => k is "plain" or "lazy" or "optimized").Order(StringComparer.Ordinal))
         {
             if (!Oci.ImageReference.TryParse(Required(key), out _))
             {
@@ -52,6 +53,6 @@ internal sealed record ImageSpec(string Name, string PlainRef, string LazyRef, U
             }
         }
         var command = values.GetValueOrDefault("command", "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        return new ImageSpec(Required("name"), Required("plain"), Required("lazy"), readyUrl, command);
+        return new ImageSpec(Required("name"), Required("plain"), Required("lazy"), values.GetValueOrDefault("optimized"), readyUrl, command);
     }
 }

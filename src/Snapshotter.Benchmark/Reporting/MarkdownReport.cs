@@ -6,7 +6,7 @@ namespace Snapshotter.Benchmark.Reporting;
 
 /// <summary>
 /// Markdown for docs/benchmarks.md: per result set, what was measured where, a table of
-/// median (min–max) per phase, image and mode, and lazy against overlayfs per image.
+/// median (min–max) per phase, image and mode, and each lazy mode against overlayfs per image.
 /// </summary>
 internal static class MarkdownReport
 {
@@ -77,11 +77,11 @@ internal static class MarkdownReport
         var comparisons = summary.Comparisons().ToList();
         if (comparisons.Count > 0)
         {
-            text.Append("\n| image | pull → ready, lazy vs overlayfs | start → ready, lazy vs overlayfs |\n|---|---:|---:|\n");
+            text.Append("\n| image | mode | pull → ready vs overlayfs | start → ready vs overlayfs |\n|---|---|---:|---:|\n");
             foreach (var comparison in comparisons)
             {
                 text.Append(CultureInfo.InvariantCulture,
-                    $"| {comparison.Image} | {(comparison.PullToReadySpeedup is { } s ? Speedup(s) : "–")} | {(comparison.StartToReadyRatio is { } r ? RelativeChange(r) : "–")} |\n");
+                    $"| {comparison.Image} | {comparison.Mode} | {(comparison.PullToReadySpeedup is { } s ? Speedup(s) : "–")} | {(comparison.StartToReadyRatio is { } r ? RelativeChange(r) : "–")} |\n");
             }
         }
         var failures = result.Runs.Where(r => !r.Succeeded).ToList();

@@ -19,6 +19,7 @@ internal static class ReadinessChart
     {
         [PullMode.OverlayfsName] = Color.FromHex("#6b7280"),
         [PullMode.LazyName] = Color.FromHex("#2563eb"),
+        [PullMode.LazyOptimizedName] = Color.FromHex("#059669"),
     };
 
     /// <summary>
@@ -63,7 +64,7 @@ internal static class ReadinessChart
         {
             foreach (var mode in summary.Modes.Where(m => m.Image == image))
             {
-                var color = ModeColors.GetValueOrDefault(mode.Mode, Color.FromHex("#059669"));
+                var color = ModeColors.GetValueOrDefault(mode.Mode, Color.FromHex("#9333ea"));
                 var pull = mode[Phase.Pull]?.Median ?? 0;
                 var startToReady = mode[Phase.StartToReady]?.Median ?? 0;
                 plot.Add.Bars(new[]

@@ -8,8 +8,8 @@ internal sealed record ModeSummary(string Image, string Mode, int Succeeded, int
     public Statistics? this[Phase phase] => Phases[phase];
 }
 
-/// <summary>Lazy against overlayfs for one image, from the medians.</summary>
-internal sealed record Comparison(string Image, double? PullToReadySpeedup, double? StartToReadyRatio);
+/// <summary>A lazy mode against overlayfs for one image, from the medians.</summary>
+internal sealed record Comparison(string Image, string Mode, double? PullToReadySpeedup, double? StartToReadyRatio);
 
 /// <summary>A result reduced to per-image, per-mode statistics, in the order the images and modes were given.</summary>
 internal sealed record ResultSummary(BenchmarkResult Result, IReadOnlyList<ModeSummary> Modes)
@@ -33,14 +33,15 @@ internal sealed record ResultSummary(BenchmarkResult Result, IReadOnlyList<ModeS
     public ModeSummary? Find(string image, string mode) => Modes.FirstOrDefault(m => m.Image == image && m.Mode == mode);
 
     public IEnumerable<Comparison> Comparisons() =>
-        Result.Images.Select(image =>
-        {
-            var full = Find(image.Name, PullMode.OverlayfsName);
-            var lazy = Find(image.Name, PullMode.LazyName);
-            return new Comparison(image.Name,
-                Ratio(full?[Phase.PullToReady], lazy?[Phase.PullToReady]),
-                Ratio(lazy?[Phase.StartToReady], full?[Phase.StartToReady]));
-        }).Where(c => c.PullToReadySpeedup is not null || c.StartToReadyRatio is not null);
+        from image in Result.Images
+        from mode in Result.Modes.Where(m => m.IsLazy)
+        let full = Find(image.Name, PullMode.OverlayfsName)
+        let lazy = Find(image.Name, mode.Name)
+        let comparison = new Comparison(image.Name, mode.Name,
+            Ratio(full?[Phase.PullToReady], lazy?[Phase.PullToReady]),
+            Ratio(lazy?[Phase.StartToReady], full?[Phase.StartToReady]))
+        where comparison.PullToReadySpeedup is not null || comparison.StartToReadyRatio is not null
+        select comparison;
 
     private static double? Ratio(Statistics? numerator, Statistics? denominator) =>
         numerator is null || denominator is null || denominator.Median <= 0 ? null : numerator.Median / denominator.Median;

@@ -67,6 +67,10 @@ internal sealed record BenchmarkSettings
         {
             yield return $"network interface '{LinkInterface}' not found (--link-interface)";
         }
+        foreach (var (mode, image) in Modes.SelectMany(m => Images.Select(i => (m, i))).Where(p => p.m.ReferenceOf(p.i) is null))
+        {
+            yield return $"mode {mode.Name} needs an image for '{image.Name}' (optimized=REF)";
+        }
         foreach (var mode in Modes)
         {
             string? error = null;

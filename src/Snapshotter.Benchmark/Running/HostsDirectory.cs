@@ -16,7 +16,7 @@ internal static class HostsDirectory
         {
             return directory;
         }
-        foreach (var host in images.SelectMany(i => new[] { i.PlainRef, i.LazyRef }).Select(RegistryHost).Distinct(StringComparer.Ordinal))
+        foreach (var host in images.SelectMany(i => new[] { i.PlainRef, i.LazyRef, i.OptimizedRef }).OfType<string>().Select(RegistryHost).Distinct(StringComparer.Ordinal))
         {
             var hostDirectory = Path.Combine(directory, host);
             Directory.CreateDirectory(hostDirectory);

@@ -14,7 +14,7 @@ internal sealed class ReadinessRun(BenchmarkSettings settings, ColdEnvironment e
     public async Task<RunRecord> MeasureAsync(ImageSpec image, PullMode mode, int repetition, CancellationToken cancellationToken)
     {
         var record = new RunRecord { Image = image.Name, Mode = mode.Name, Repetition = repetition, LoadAverage = HostInfo.LoadAverage() };
-        var reference = mode.ReferenceOf(image);
+        var reference = mode.ReferenceOf(image) ?? throw new ArgumentException($"{mode.Name} has no image for {image.Name}", nameof(mode));
         var containerId = string.Create(CultureInfo.InvariantCulture, $"bench-{image.Name}-{mode.Name}-{repetition}-{Environment.ProcessId}");
         if (await probe.IsReadyAsync(image.ReadyUrl, cancellationToken))
         {
