@@ -26,7 +26,8 @@ public sealed class CachedChunkStore : IChunkStore, IDisposable
     public ValueTask<bool> TryReadAsync(Digest chunk, int offset, Memory<byte> destination, CancellationToken cancellationToken) =>
         _cache.TryReadAsync(new ChunkKey(_layer, chunk), offset, destination, cancellationToken);
 
-    public bool Contains(Digest chunk) => _cache.Contains(new ChunkKey(_layer, chunk));
+    /// <summary>On disk for this layer: a chunk only in the (content-keyed) memory tier is not yet part of the layer's local copy.</summary>
+    public bool Contains(Digest chunk) => _cache.ContainsOnDisk(new ChunkKey(_layer, chunk));
 
     public ValueTask AddAsync(Digest chunk, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
         _cache.PutAsync(new ChunkKey(_layer, chunk), data, cancellationToken);

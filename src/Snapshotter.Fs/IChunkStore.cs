@@ -20,7 +20,7 @@ public interface IChunkStore
     /// <summary>Like <see cref="TryCopy"/>, but also from disk; false on a miss.</summary>
     ValueTask<bool> TryReadAsync(Digest chunk, int offset, Memory<byte> destination, CancellationToken cancellationToken);
 
-    /// <summary>Whether the chunk is held (memory or disk); cheap, no verification.</summary>
+    /// <summary>Whether the layer's copy of the chunk is held for good (on disk, for the cache); cheap, no verification. What prefetch, background fetch and "fully local" go by.</summary>
     bool Contains(Digest chunk);
 
     /// <summary>Offers a whole verified chunk; the store may keep a copy or ignore it.</summary>
