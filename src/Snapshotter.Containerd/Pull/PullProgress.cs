@@ -22,7 +22,7 @@ public enum LayerPhase
 /// <summary>The image a pull resolved, before any layer is handled.</summary>
 public sealed record PullPlan(string Name, Descriptor Target, Descriptor Manifest, Platform? Platform, IReadOnlyList<Descriptor> Layers);
 
-/// <summary>Hears how a pull goes; called from the pulling task, one call at a time.</summary>
+/// <summary>Hears how a pull goes; one call at a time, though not always from the same thread.</summary>
 public interface IPullProgress
 {
     void Planned(PullPlan plan);
