@@ -59,19 +59,6 @@ internal sealed class ChunkReader
     public bool TryCopyStored(in EstargzChunk chunk, int offset, Span<byte> destination) =>
         _store.TryCopy(chunk.Digest, offset, destination);
 
-    /// <summary>Whether every chunk of the file is local (memory or disk).</summary>
-    public bool IsLocal(IReadOnlyList<EstargzChunk> chunks)
-    {
-        foreach (var chunk in chunks)
-        {
-            if (!_store.Contains(chunk.Digest))
-            {
-                return false;
-            }
-        }
-        return true;
-    }
-
     /// <summary>Copies <c>destination.Length</c> bytes from <paramref name="offset"/> of the verified chunk.</summary>
     public async ValueTask CopyAsync(EstargzChunk chunk, int offset, Memory<byte> destination, string path, CancellationToken cancellationToken)
     {
