@@ -37,6 +37,11 @@ public sealed partial class ChunkCache
                 Log.NoRoom(_logger, key.Layer, key.Chunk, allocated);
                 return;
             }
+            if (_layerDirectories.TryAdd(key.Layer, 0))
+            {
+                // A GC may still remove it once empty; the rename then creates it again.
+                Directory.CreateDirectory(_layout.LayerDirectory(key.Layer));
+            }
             await ChunkFiles.WriteAtomicallyAsync(_instance.NextTempPath(), _layout.EntryPath(key), data, _options.SyncWrites, cancellationToken).ConfigureAwait(false);
             var entry = new DiskEntry(key, data.Length, allocated, Now, _scan);
             entry.MarkVerified(); // the caller verified these bytes and this process wrote them

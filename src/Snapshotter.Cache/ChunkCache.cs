@@ -36,6 +36,9 @@ public sealed partial class ChunkCache : IChunkCache, IDisposable
     /// <summary>Chunks being written now, so concurrent puts of one chunk write it once.</summary>
     private readonly ConcurrentDictionary<ChunkKey, byte> _writing = new();
 
+    /// <summary>Layer directories this process has made sure of, so a put need not try (and fail) a rename first.</summary>
+    private readonly ConcurrentDictionary<Digest, byte> _layerDirectories = new();
+
     private int _disposed;
 
     private ChunkCache(ChunkCacheOptions options, CacheLayout layout, CacheInstance instance, ILogger logger, TimeProvider time, IMeterFactory? meterFactory)
@@ -112,6 +115,7 @@ public sealed partial class ChunkCache : IChunkCache, IDisposable
 
     public void ForgetLayer(Digest layer)
     {
+        _layerDirectories.TryRemove(layer, out _);
         foreach (var entry in _index.EntriesOf(layer))
         {
             _index.Remove(entry);
