@@ -4,6 +4,7 @@ using System.Diagnostics;
 using Snapshotter.Estargz;
 using Snapshotter.Fs.Fetching;
 using Snapshotter.Fuse;
+using Snapshotter.Fuse.Handover;
 using Snapshotter.Oci;
 
 namespace Snapshotter.Fs;
@@ -19,17 +20,19 @@ public sealed class LayerMount : IDisposable
     private readonly FuseServer _server;
     private readonly Passthrough? _passthrough;
     private readonly IDisposable? _ownStore;
+    private readonly FuseHandover? _handover;
     private readonly CancellationTokenSource _lifetime;
     private readonly ILogger _logger;
     private int _disposed;
 
-    private LayerMount(FuseMount mount, FuseServer server, Passthrough? passthrough, IDisposable? ownStore, LayerStatistics statistics, Digest layer,
-        CancellationTokenSource lifetime, Task prefetch, ILogger logger)
+    private LayerMount(FuseMount mount, FuseServer server, Passthrough? passthrough, IDisposable? ownStore, FuseHandover? handover, LayerStatistics statistics,
+        Digest layer, CancellationTokenSource lifetime, Task prefetch, ILogger logger)
     {
         _mount = mount;
         _server = server;
         _passthrough = passthrough;
         _ownStore = ownStore;
+        _handover = handover;
         Statistics = statistics;
         LayerDigest = layer;
         _lifetime = lifetime;
@@ -83,29 +86,44 @@ public sealed class LayerMount : IDisposable
         var passthrough = options.PassthroughDirectory is { } directory ? new Passthrough(Path.Combine(directory, blob.Digest.Hex + "-" + Guid.NewGuid().ToString("N")[..8]), chunks, blob.Digest, options.PassthroughBudget, logger) : null;
         var fileSystem = new LayerFileSystem(tree, chunks, blob, statistics, options.AttributeTimeout, passthrough);
 
+        // The tree, so node ids and handles, follow from the blob and the opaque xattr alone: a
+        // connection that served the same identity can be served by this tree.
+        var identity = $"{blob.Digest} {options.OpaqueXattr}";
+        var inherited = options.Handover?.TryTake(mountPoint, identity);
         FuseMount? mount = null;
         FuseServer? server = null;
         try
         {
-            mount = FuseMount.Mount(mountPoint, options.Mount, logger);
-            server = new FuseServer(mount.Device, fileSystem, options.Server, loggerFactory.CreateLogger<FuseServer>());
+            mount = inherited is null ? FuseMount.Mount(mountPoint, options.Mount, logger) : FuseMount.Adopt(mountPoint, inherited.Device, logger: logger);
+            var serverOptions = inherited is null ? options.Server : options.Server with { Negotiated = inherited.Parameters };
+            server = new FuseServer(mount.Device, fileSystem, serverOptions, loggerFactory.CreateLogger<FuseServer>());
             server.Start();
             await server.Initialized.WaitAsync(options.InitTimeout, cancellationToken).ConfigureAwait(false);
             if (options.ReadAheadKiB is { } readAhead)
             {
                 SetReadAhead(mount.MountPoint, readAhead, blob.Digest, logger);
             }
-            Log.Mounted(logger, blob.Digest, mount.MountPoint, tree.Count, tree.TotalFileBytes);
+            options.Handover?.Keep(mount.MountPoint, identity, mount.Device, server.Connection!);
+            if (inherited is null)
+            {
+                Log.Mounted(logger, blob.Digest, mount.MountPoint, tree.Count, tree.TotalFileBytes);
+            }
+            else
+            {
+                Log.Resumed(logger, blob.Digest, mount.MountPoint, tree.Count);
+            }
             FsMetrics.Track(statistics, blob.Digest.ToString());
             var lifetime = new CancellationTokenSource();
             var prefetch = PrefetchThenBackgroundAsync(reader, chunks, statistics, blob.Digest, options, logger, lifetime.Token);
-            return new LayerMount(mount, server, passthrough, ownStore, statistics, blob.Digest, lifetime, prefetch, logger);
+            return new LayerMount(mount, server, passthrough, ownStore, options.Handover, statistics, blob.Digest, lifetime, prefetch, logger);
         }
         catch
         {
             mount?.Unmount();
             server?.Stop();
             mount?.Dispose();
+            inherited?.Device.Dispose();
+            options.Handover?.Forget(mountPoint);
             passthrough?.Dispose();
             ownStore?.Dispose();
             throw;
@@ -173,6 +191,7 @@ public sealed class LayerMount : IDisposable
     /// <summary>Waits until the passthrough files started so far are written (no-op without passthrough).</summary>
     public Task WhenPassthroughIdleAsync() => _passthrough?.WhenIdleAsync() ?? Task.CompletedTask;
 
+    /// <summary>Unmounts the layer for good (lazily) and stops serving it; its kept connection is let go.</summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -190,10 +209,39 @@ public sealed class LayerMount : IDisposable
         _lifetime.Cancel();
         _server.Stop();
         _mount.Dispose();
+        _handover?.Forget(MountPoint);
+        Release();
+        Log.Unmounted(_logger, LayerDigest, MountPoint);
+    }
+
+    /// <summary>
+    /// Stops serving but leaves the layer mounted, for the next process to resume from the
+    /// <see cref="LayerMountOptions.Handover"/> store (a daemon shutting down for a restart). Reads
+    /// still in flight are left to the next server. Without a handover store this is <see cref="Dispose"/>.
+    /// </summary>
+    public void Suspend()
+    {
+        if (_handover is null)
+        {
+            Dispose();
+            return;
+        }
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        _lifetime.Cancel();
+        _server.StopForHandover();
+        _mount.Device.Dispose(); // ours only: the store's duplicates keep the connection
+        Release();
+        Log.Suspended(_logger, LayerDigest, MountPoint);
+    }
+
+    private void Release()
+    {
         FsMetrics.Untrack(Statistics);
         _passthrough?.Dispose();
         _ownStore?.Dispose();
         _lifetime.Dispose();
-        Log.Unmounted(_logger, LayerDigest, MountPoint);
     }
 }

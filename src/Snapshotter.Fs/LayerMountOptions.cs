@@ -1,4 +1,5 @@
 using Snapshotter.Fuse;
+using Snapshotter.Fuse.Handover;
 
 namespace Snapshotter.Fs;
 
@@ -45,6 +46,13 @@ public sealed record LayerMountOptions
     /// fill the page cache in larger folios, which is what warm reads are served from.
     /// </summary>
     public int? ReadAheadKiB { get; init; } = 4096;
+
+    /// <summary>
+    /// Keeps each mount's FUSE connection outside this process, so that a mount outlives it (a
+    /// crash, an upgrade) and the next process resumes serving it; null: the connection ends with
+    /// the process.
+    /// </summary>
+    public FuseHandover? Handover { get; init; }
 
     public FuseMountOptions Mount { get; init; } = new();
 

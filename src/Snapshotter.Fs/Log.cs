@@ -20,6 +20,12 @@ internal static partial class Log
     [LoggerMessage(4, LogLevel.Information, "Layer {Layer} mounted at {MountPoint}: {Nodes} inodes, {Bytes} bytes of files")]
     public static partial void Mounted(ILogger logger, Digest layer, string mountPoint, int nodes, long bytes);
 
+    [LoggerMessage(30, LogLevel.Information, "Layer {Layer} resumed at {MountPoint} on the connection a previous process kept: {Nodes} inodes")]
+    public static partial void Resumed(ILogger logger, Digest layer, string mountPoint, int nodes);
+
+    [LoggerMessage(31, LogLevel.Information, "Layer {Layer} left mounted at {MountPoint} for the next process to serve")]
+    public static partial void Suspended(ILogger logger, Digest layer, string mountPoint);
+
     [LoggerMessage(5, LogLevel.Information, "Layer {Layer} unmounted from {MountPoint}")]
     public static partial void Unmounted(ILogger logger, Digest layer, string mountPoint);
 

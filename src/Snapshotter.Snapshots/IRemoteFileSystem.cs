@@ -19,6 +19,10 @@ namespace Snapshotter.Snapshots;
 /// The snapshotter answers Unavailable.</item>
 /// <item><see cref="UnmountAsync"/>: detach whatever <see cref="MountAsync"/> mounted at
 /// <paramref name="mountpoint"/> and release the layer; a mountpoint with nothing mounted is not an error.</item>
+/// <item><see cref="KeptMountPoints"/>: mounts a previous process left mounted with their connection
+/// kept for this one (a restart without breaking running containers). The snapshotter does not
+/// detach them at restore; <see cref="MountAsync"/> with their stored labels resumes serving them,
+/// and <see cref="ReleaseUnclaimed"/>, called once restore is done, unmounts those nobody asked for.</item>
 /// </list>
 /// Calls for different mountpoints may run concurrently.
 /// </remarks>
@@ -29,6 +33,12 @@ public interface IRemoteFileSystem
     Task CheckAsync(string mountpoint, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken);
 
     Task UnmountAsync(string mountpoint, CancellationToken cancellationToken);
+
+    IReadOnlyCollection<string> KeptMountPoints => [];
+
+    void ReleaseUnclaimed()
+    {
+    }
 }
 
 /// <summary>Thrown by an <see cref="IRemoteFileSystem"/> that cannot mount or serve a layer; the message says why.</summary>

@@ -20,14 +20,17 @@ internal static class MountTable
             .ToList();
     }
 
-    /// <summary>Lazily detaches every mount at or below <paramref name="directory"/>; returns those that failed.</summary>
-    public static IReadOnlyList<(string MountPoint, int Errno)> DetachAllUnder(string directory)
+    /// <summary>
+    /// Lazily detaches every mount at or below <paramref name="directory"/>, except the mount points
+    /// in <paramref name="keep"/> (exact paths); returns those that failed.
+    /// </summary>
+    public static IReadOnlyList<(string MountPoint, int Errno)> DetachAllUnder(string directory, IReadOnlySet<string>? keep = null)
     {
         var failures = new List<(string, int)>();
         // Stacked mounts on one point show up once per layer; detach until none is left.
         for (var round = 0; round < 8; round++)
         {
-            var mounts = Under(directory);
+            var mounts = Under(directory).Where(m => keep?.Contains(m) != true).ToList();
             if (mounts.Count == 0)
             {
                 return [];

@@ -44,18 +44,29 @@ public sealed class OverlaySnapshotter : ISnapshotter, IDisposable
 
     private string SnapshotDirectory(long id) => Path.Combine(_snapshots, id.ToString(CultureInfo.InvariantCulture));
 
-    /// <summary>Detaches leftover mounts under <c>snapshots/</c> and re-mounts every remote snapshot from its stored labels.</summary>
+    /// <summary>
+    /// Detaches leftover mounts under <c>snapshots/</c>, except those whose connection was kept for
+    /// this process, and mounts (or resumes) every remote snapshot from its stored labels.
+    /// </summary>
     public async Task RestoreAsync(CancellationToken cancellationToken)
     {
-        var leftovers = MountTable.Under(_snapshots).Count;
+        var kept = _remote.KeptMountPoints.ToHashSet(StringComparer.Ordinal);
+        var leftovers = MountTable.Under(_snapshots).Count(m => !kept.Contains(m));
         if (leftovers > 0)
         {
-            foreach (var (mountPoint, errno) in MountTable.DetachAllUnder(_snapshots))
+            foreach (var (mountPoint, errno) in MountTable.DetachAllUnder(_snapshots, kept))
             {
                 Log.DetachFailed(_logger, mountPoint, errno);
             }
             Log.DetachedLeftovers(_logger, leftovers, _snapshots);
         }
+        await MountRemoteSnapshotsAsync(cancellationToken);
+        // Not on failure: kept connections wait, unserved, for the next attempt to restore them.
+        _remote.ReleaseUnclaimed();
+    }
+
+    private async Task MountRemoteSnapshotsAsync(CancellationToken cancellationToken)
+    {
         foreach (var record in _store.Read(t => t.All()).Where(r => r.IsRemote))
         {
             var fs = FsPath(record.Id);
