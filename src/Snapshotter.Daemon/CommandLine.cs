@@ -9,6 +9,8 @@ public sealed record CommandLine(string? Address, string? ConfigPath, string? Ro
           --address SOCKET    unix socket to serve containerd's snapshots API on
           --root DIR          directory for metadata and snapshots
           --log-level LEVEL   trace, debug, info, warning, error, critical
+               stargz-snapshotter fd-holder --socket PATH
+          (the descriptor holder the daemon starts itself to keep mounted layers across restarts)
         """;
 
     public static CommandLine Parse(IReadOnlyList<string> args)

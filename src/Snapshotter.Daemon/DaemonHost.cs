@@ -1,6 +1,8 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Snapshotter.Cache;
 using Snapshotter.Daemon.Remote;
+using Snapshotter.Daemon.Restart;
+using Snapshotter.Fuse.Handover;
 using Snapshotter.Fs;
 using Snapshotter.Registry;
 using Snapshotter.Snapshots;
@@ -50,6 +52,8 @@ public static class DaemonHost
         services.AddSingleton(sp => ChunkCache.Open(config.Cache.ToOptions(config.Root), sp.GetRequiredService<ILogger<ChunkCache>>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IChunkCache>(sp => sp.GetRequiredService<ChunkCache>());
         services.AddHostedService<CacheCollector>();
+        // Mounted layers' FUSE connections, kept outside the process so that containers survive a restart.
+        services.AddSingleton(sp => new KeptConnectionStore(KeptConnections.Open(config, sp.GetRequiredService<ILoggerFactory>())));
         services.AddSingleton<FetchGate>();
         services.AddSingleton(sp => new BackgroundFetcher(config.BackgroundFetch, sp.GetRequiredService<FetchGate>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<BackgroundFetcher>>()));
         services.AddSingleton(sp => new LayerMountOptions
@@ -60,6 +64,7 @@ public static class DaemonHost
             Cache = sp.GetRequiredService<IChunkCache>(),
             PassthroughDirectory = config.Passthrough.Enabled ? PreparePassthroughDirectory(config.Root) : null,
             PassthroughBudget = new PassthroughBudget(config.Passthrough.MaxBytes),
+            Handover = sp.GetRequiredService<KeptConnectionStore>().Handover,
         });
         services.AddSingleton<EstargzRemoteFileSystem>(sp => new EstargzRemoteFileSystem(sp.GetRequiredService<IRegistryClient>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<LayerMountOptions>()));
         services.AddSingleton<IRemoteFileSystem>(sp => sp.GetRequiredService<EstargzRemoteFileSystem>());
@@ -94,13 +99,16 @@ public static class DaemonHost
         return directory;
     }
 
-    /// <summary>Restores remote snapshots, then serves until SIGTERM/SIGINT; removes the socket on the way out.</summary>
+    /// <summary>
+    /// Restores remote snapshots, then serves until SIGTERM/SIGINT; removes the socket on the way
+    /// out. Tells systemd (if it started us) READY=1 once serving and STOPPING=1 when stopping.
+    /// </summary>
     public static async Task RunAsync(WebApplication app, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(app);
         var config = app.Services.GetRequiredService<DaemonConfig>();
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("stargz-snapshotter");
-        // Every remote snapshot is mounted again before containerd can ask for it.
+        // Every remote snapshot is mounted again (or resumed on its kept connection) before containerd can ask for it.
         await app.Services.GetRequiredService<OverlaySnapshotter>().RestoreAsync(cancellationToken);
         if (UnixSocket.PrepareForListening(config.Address))
         {
@@ -111,13 +119,33 @@ public static class DaemonHost
             await app.StartAsync(cancellationToken);
             UnixSocket.Restrict(config.Address);
             DaemonLog.Serving(logger, config.Address, config.Root);
+            Notify(logger, $"READY=1\nSTATUS=serving on {config.Address}");
             await app.WaitForShutdownAsync(cancellationToken);
         }
         finally
         {
+            Notify(logger, "STOPPING=1");
             await app.StopAsync(CancellationToken.None);
             UnixSocket.Remove(config.Address);
             DaemonLog.Stopped(logger, config.Address);
         }
     }
+
+    private static void Notify(ILogger logger, string state)
+    {
+        try
+        {
+            SystemdNotify.Send(state);
+        }
+        catch (IOException e)
+        {
+            DaemonLog.NotifyFailed(logger, state, e);
+        }
+    }
+}
+
+/// <summary>The daemon's <see cref="FuseHandover"/>, null with <c>[restart] fd_store = "none"</c>; disposed after the layers are suspended.</summary>
+internal sealed record KeptConnectionStore(FuseHandover? Handover) : IDisposable
+{
+    public void Dispose() => Handover?.Dispose();
 }

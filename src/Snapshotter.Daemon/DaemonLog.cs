@@ -18,4 +18,7 @@ internal static partial class DaemonLog
 
     [LoggerMessage(104, LogLevel.Information, "Stopped; socket {Address} removed")]
     public static partial void Stopped(ILogger logger, string address);
+
+    [LoggerMessage(105, LogLevel.Warning, "Telling systemd '{State}' failed")]
+    public static partial void NotifyFailed(ILogger logger, string state, Exception exception);
 }

@@ -1,4 +1,10 @@
 using Snapshotter.Daemon;
+using Snapshotter.Daemon.Restart;
+
+if (args is [FdHolderCommand.Name, .. var holderArgs])
+{
+    return FdHolderCommand.Run(holderArgs);
+}
 
 DaemonConfig config;
 try
@@ -17,6 +23,20 @@ catch (ConfigException e)
     return 2;
 }
 
-await using var app = DaemonHost.Build(config);
-await DaemonHost.RunAsync(app);
-return 0;
+try
+{
+    await using var app = DaemonHost.Build(config);
+    await DaemonHost.RunAsync(app);
+    return 0;
+}
+catch (ConfigException e)
+{
+    Console.Error.WriteLine($"stargz-snapshotter: {e.Message}");
+    return 2;
+}
+catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException)
+{
+    // Restore refused, the socket or root unusable: one clear line, not a stack trace (exit 134).
+    Console.Error.WriteLine($"stargz-snapshotter: {e.Message}");
+    return 1;
+}

@@ -63,6 +63,10 @@ public sealed class ConfigTests
             memory_bytes = 0
             gc_interval_seconds = 60
             sync_writes = true
+
+            [restart]
+            fd_store = "holder"
+            holder_socket = "/run/x/fd.sock"
             """, "test.toml");
 
         Assert.Equal(new DaemonConfig
@@ -95,8 +99,10 @@ public sealed class ConfigTests
                 GcInterval = TimeSpan.FromMinutes(1),
                 SyncWrites = true,
             },
+            Restart = new RestartConfig { FdStore = FdStoreKind.Holder, HolderSocket = "/run/x/fd.sock" },
         }, config);
         Assert.Equal("/tmp/x/root/cache", new CacheConfig().ToOptions("/tmp/x/root").Root);
+        Assert.Equal("/tmp/x/root/fdstore.sock", new RestartConfig().HolderSocketPath("/tmp/x/root"));
         Assert.Equal(new DaemonConfig(), DaemonConfig.FromToml("", "empty.toml"));
     }
 
@@ -116,6 +122,8 @@ public sealed class ConfigTests
     [InlineData("[cache]\nmin_free_percent = 120", "cache.min_free_percent must be between 0 and 100")]
     [InlineData("[cache]\ndirectory = \"cache\"", "cache.directory must be empty or an absolute path")]
     [InlineData("[registry]\nmax_concurrent_requests_per_host = 0", "must be an integer >= 1")]
+    [InlineData("[restart]\nfd_store = \"files\"", "restart.fd_store must be \"auto\", \"systemd\", \"holder\" or \"none\"")]
+    [InlineData("[restart]\nholder_socket = \"fd.sock\"", "restart.holder_socket must be empty or an absolute path")]
     public void Bad_configuration_is_refused_with_the_reason(string toml, string expected)
     {
         var e = Assert.Throws<ConfigException>(() => DaemonConfig.FromToml(toml, "bad.toml"));

@@ -10,11 +10,14 @@ public sealed class DaemonProcess : IAsyncDisposable
 {
     private GrpcChannel? _channel;
 
-    private DaemonProcess(string root, string address, BackgroundProcess process)
+    private readonly string[] _extraArguments;
+
+    private DaemonProcess(string root, string address, BackgroundProcess process, string[] extraArguments)
     {
         Root = root;
         Address = address;
         Process = process;
+        _extraArguments = extraArguments;
     }
 
     public string Root { get; }
@@ -38,7 +41,7 @@ public sealed class DaemonProcess : IAsyncDisposable
     public static async Task<DaemonProcess> StartAsync(string root, string address, params string[] extraArguments)
     {
         var process = Launch(root, address, extraArguments);
-        var daemon = new DaemonProcess(root, address, process);
+        var daemon = new DaemonProcess(root, address, process, extraArguments);
         await daemon.WaitServingAsync();
         return daemon;
     }
@@ -78,6 +81,9 @@ public sealed class DaemonProcess : IAsyncDisposable
         await RestartAsync();
     }
 
+    /// <summary>Starts again on the same root, socket and arguments after the process ended (<see cref="BackgroundProcess.KillAsync"/>).</summary>
+    public Task StartAgainAsync() => RestartAsync();
+
     /// <summary>SIGTERM, wait for a clean exit, start again on the same root and socket.</summary>
     public async Task StopAndRestartAsync()
     {
@@ -96,7 +102,7 @@ public sealed class DaemonProcess : IAsyncDisposable
         _channel?.Dispose();
         _channel = null;
         await Process.DisposeAsync();
-        Process = Launch(Root, Address);
+        Process = Launch(Root, Address, _extraArguments);
         await WaitServingAsync();
     }
 

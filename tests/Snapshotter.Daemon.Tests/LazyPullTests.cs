@@ -62,6 +62,8 @@ public sealed class LazyPullTests
 
         var config = new DaemonConfig
         {
+            // In-process: nothing runs the descriptor holder; RestartTests covers keeping mounts.
+            Restart = new RestartConfig { FdStore = FdStoreKind.None },
             Root = directory.Combine("root"),
             Address = directory.Combine("stargz.sock"),
             LogLevel = Microsoft.Extensions.Logging.LogLevel.Debug,

@@ -34,6 +34,8 @@ public sealed record DaemonConfig
 
     public CacheConfig Cache { get; init; } = new();
 
+    public RestartConfig Restart { get; init; } = new();
+
     /// <summary>Parses a TOML document; missing keys keep their defaults, unknown keys and wrong types are errors.</summary>
     public static DaemonConfig FromToml(string toml, string source)
     {
@@ -64,6 +66,7 @@ public sealed record DaemonConfig
                 "cache" => config with { Cache = CacheConfig.FromToml(top.Table(key, value), top.Nested(key)) },
                 "passthrough" => config with { Passthrough = FetchSections.Passthrough(top.Table(key, value), top.Nested(key)) },
                 "metrics" => config with { Metrics = FetchSections.Metrics(top.Table(key, value), top.Nested(key)) },
+                "restart" => config with { Restart = RestartConfig.FromToml(top.Table(key, value), top.Nested(key)) },
                 _ => throw top.Unknown(key),
             };
         }
@@ -104,6 +107,7 @@ public sealed record DaemonConfig
         }
         Registry.Validate(new TomlValues(source, "registry"));
         Cache.Validate(new TomlValues(source, "cache"));
+        Restart.Validate(new TomlValues(source, "restart"));
         return this;
     }
 }

@@ -137,15 +137,25 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         return Task.CompletedTask;
     }
 
+    public IReadOnlyCollection<string> KeptMountPoints => _mountOptions.Handover?.InheritedMountPoints ?? [];
+
+    public void ReleaseUnclaimed()
+    {
+        foreach (var mountpoint in _mountOptions.Handover?.ReleaseUnclaimed() ?? [])
+        {
+            RemoteLog.KeptMountReleased(_logger, mountpoint);
+        }
+    }
+
+    /// <summary>
+    /// The daemon stops: with a handover store every layer stays mounted for the next process to
+    /// serve (running containers wait instead of failing), else every layer is unmounted.
+    /// </summary>
     public void Dispose()
     {
-        foreach (var mountpoint in _mounts.Keys)
-        {
-            if (_mounts.TryRemove(mountpoint, out var layer))
-            {
-                layer.Mount.Dispose();
-            }
-        }
+        var layers = _mounts.Keys.Select(m => _mounts.TryRemove(m, out var layer) ? layer : null).OfType<Layer>().ToList();
+        // In parallel: each may wait for its reads in flight.
+        Parallel.ForEach(layers, layer => layer.Mount.Suspend());
     }
 
     internal static (ImageReference Reference, Digest Layer, Digest Toc) ParseLabels(IReadOnlyDictionary<string, string> labels)
@@ -231,6 +241,9 @@ internal static partial class RemoteLog
 
     [LoggerMessage(202, LogLevel.Warning, "Check of layer {Layer} at {MountPoint} failed")]
     public static partial void CheckFailed(ILogger logger, string layer, string mountPoint, Exception exception);
+
+    [LoggerMessage(204, LogLevel.Warning, "Unmounted {MountPoint}, kept by the previous process for a snapshot that is gone or could not be restored")]
+    public static partial void KeptMountReleased(ILogger logger, string mountPoint);
 
     [LoggerMessage(203, LogLevel.Warning, "Prefetch of layer {Layer} is not done after {Seconds} s; the container starts without waiting for it")]
     public static partial void PrefetchTimedOut(ILogger logger, string layer, double seconds);
