@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 source script/lib.sh
 
 work=$PWD/artifacts/demo
+# A run that was killed may have left layers mounted, their connections kept by the descriptor
+# holder: detach them first, or rm would wait on them.
+cleanup_dirs+=("$work") && stop_started && cleanup_dirs=()
 rm -rf "$work"
 mkdir -p "$work"
 
