@@ -27,18 +27,18 @@ internal sealed class CacheMetrics : IDisposable
     {
         _ownsMeter = meterFactory is null;
         _meter = meterFactory?.Create(ChunkCache.MeterName) ?? new Meter(ChunkCache.MeterName);
-        _hits = _meter.CreateCounter<long>("snapshotter.cache.hits", "{read}", "Reads served by the cache, by tier");
-        _misses = _meter.CreateCounter<long>("snapshotter.cache.misses", "{read}", "Reads the cache could not serve");
-        _readBytes = _meter.CreateCounter<long>("snapshotter.cache.read_bytes", "By", "Bytes served by the cache, by tier");
-        _puts = _meter.CreateCounter<long>("snapshotter.cache.puts", "{chunk}", "Chunks written to disk");
-        _putBytes = _meter.CreateCounter<long>("snapshotter.cache.put_bytes", "By", "Bytes of chunks written to disk");
-        _putFailures = _meter.CreateCounter<long>("snapshotter.cache.put_failures", "{chunk}", "Chunks that could not be written (I/O errors)");
-        _evictions = _meter.CreateCounter<long>("snapshotter.cache.evictions", "{chunk}", "Disk entries evicted by the GC");
-        _evictedBytes = _meter.CreateCounter<long>("snapshotter.cache.evicted_bytes", "By", "Bytes of disk entries evicted by the GC");
-        _corruptEntries = _meter.CreateCounter<long>("snapshotter.cache.corrupt_entries", "{chunk}", "Disk entries that failed verification and were deleted");
-        _meter.CreateObservableGauge("snapshotter.cache.disk_bytes", () => usage().DiskBytes, "By", "Bytes of disk entries (in filesystem blocks)");
-        _meter.CreateObservableGauge("snapshotter.cache.entries", () => usage().Entries, "{chunk}", "Disk entries");
-        _meter.CreateObservableGauge("snapshotter.cache.memory_bytes", () => usage().MemoryBytes, "By", "Bytes held by the memory tier");
+        _hits = _meter.CreateCounter<long>("hits", "{read}", "Reads served by the cache, by tier");
+        _misses = _meter.CreateCounter<long>("misses", "{read}", "Reads the cache could not serve");
+        _readBytes = _meter.CreateCounter<long>("read_bytes", "By", "Bytes served by the cache, by tier");
+        _puts = _meter.CreateCounter<long>("puts", "{chunk}", "Chunks written to disk");
+        _putBytes = _meter.CreateCounter<long>("put_bytes", "By", "Bytes of chunks written to disk");
+        _putFailures = _meter.CreateCounter<long>("put_failures", "{chunk}", "Chunks that could not be written (I/O errors)");
+        _evictions = _meter.CreateCounter<long>("evictions", "{chunk}", "Disk entries evicted by the GC");
+        _evictedBytes = _meter.CreateCounter<long>("evicted_bytes", "By", "Bytes of disk entries evicted by the GC");
+        _corruptEntries = _meter.CreateCounter<long>("corrupt_entries", "{chunk}", "Disk entries that failed verification and were deleted");
+        _meter.CreateObservableGauge("disk_bytes", () => usage().DiskBytes, "By", "Bytes of disk entries (in filesystem blocks)");
+        _meter.CreateObservableGauge("entries", () => usage().Entries, "{chunk}", "Disk entries");
+        _meter.CreateObservableGauge("memory_bytes", () => usage().MemoryBytes, "By", "Bytes held by the memory tier");
     }
 
     public Meter Meter => _meter;

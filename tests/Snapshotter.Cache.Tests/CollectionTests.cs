@@ -13,7 +13,7 @@ public class CollectionTests
     {
         using var root = new CacheRoot();
         var cache = root.Open(o => o with { MaxBytes = 8 * MiB, MemoryBytes = 0 });
-        using var evictions = new MeasurementTotal(cache, "snapshotter.cache.evictions");
+        using var evictions = new MeasurementTotal(cache, "evictions");
         var chunks = Enumerable.Range(0, 40).Select(i => Make(i % 4, i)).ToList();
 
         foreach (var (key, data) in chunks)

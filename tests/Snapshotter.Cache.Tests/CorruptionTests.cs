@@ -107,7 +107,7 @@ public class CorruptionTests
         }
     }
 
-    internal static MeasurementTotal CountCorruptEntries(ChunkCache cache) => new(cache, "snapshotter.cache.corrupt_entries");
+    internal static MeasurementTotal CountCorruptEntries(ChunkCache cache) => new(cache, "corrupt_entries");
 }
 
 /// <summary>Sums one counter of one cache instance's meter (other tests' caches run in parallel).</summary>

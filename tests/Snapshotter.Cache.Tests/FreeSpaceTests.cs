@@ -34,7 +34,7 @@ public class FreeSpaceTests
             var floor = 32L * MiB; // MinFreePercent 50 of 64 MiB
             using (var cache = ChunkCache.Open(new ChunkCacheOptions { Root = mountPoint.Path, MaxBytes = 1L << 30, MinFreePercent = 50, MemoryBytes = 0 }))
             {
-                using var evictions = new MeasurementTotal(cache, "snapshotter.cache.evictions");
+                using var evictions = new MeasurementTotal(cache, "evictions");
                 foreach (var i in Enumerable.Range(0, 48))
                 {
                     var (key, data) = Make(1, i);
