@@ -66,7 +66,8 @@ public static class DaemonHost
             PassthroughBudget = new PassthroughBudget(config.Passthrough.MaxBytes),
             Handover = sp.GetRequiredService<KeptConnectionStore>().Handover,
         });
-        services.AddSingleton<EstargzRemoteFileSystem>(sp => new EstargzRemoteFileSystem(sp.GetRequiredService<IRegistryClient>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<LayerMountOptions>()));
+        services.AddSingleton<EstargzRemoteFileSystem>(sp => new EstargzRemoteFileSystem(sp.GetRequiredService<IRegistryClient>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<LayerMountOptions>(),
+            new LayerTails(Path.Combine(config.Root, "layers"))));
         services.AddSingleton<IRemoteFileSystem>(sp => sp.GetRequiredService<EstargzRemoteFileSystem>());
         services.AddSingleton<OverlaySnapshotter>();
         services.AddSingleton<ISnapshotter>(sp => sp.GetRequiredService<OverlaySnapshotter>());

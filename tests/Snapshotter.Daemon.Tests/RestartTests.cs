@@ -111,6 +111,85 @@ public sealed partial class RestartTests
         }
     }
 
+    [Fact]
+    public async Task With_the_registry_gone_a_restart_mounts_fully_local_layers_again_from_their_kept_tocs_and_cached_chunks()
+    {
+        Requirements.Root();
+        Requirements.Fuse();
+        Requirements.Tool("umoci", "umoci");
+        Requirements.Tool("skopeo", "skopeo");
+        Requirements.Tool("runc", "runc");
+        using var directory = new TempDirectory("daemon-offline-restart");
+        var original = directory.Combine("original");
+        await ProcessRunner.OutputOfAsync(RepositoryPaths.Script("build-sample-image.sh"), original);
+        var converted = directory.Combine("converted");
+        (await ProcessRunner.RunAsync("dotnet", [RepositoryPaths.EstargzCli, "convert", "--quiet", original, converted], TimeSpan.FromMinutes(5), cancellationToken: Token))
+            .EnsureSuccess();
+        DockerRegistryFixture? registry = await DockerRegistryFixture.StartAsync();
+        var image = $"{registry.Host}/offline:1";
+        await ProcessRunner.OutputOfAsync("skopeo", "copy", "--preserve-digests", "--dest-tls-verify=false", $"oci:{converted}", $"docker://{image}");
+
+        // Nothing kept across the restart: every layer is mounted afresh, as after a reboot.
+        var metrics = $"127.0.0.1:{LazyPullTests.FreePort()}";
+        var config = directory.Combine("stargz.toml");
+        await File.WriteAllTextAsync(config, $"""
+            [restart]
+            fd_store = "none"
+
+            [metrics]
+            address = "{metrics}"
+            """, Token);
+        var root = directory.Combine("root");
+        var daemon = await DaemonProcess.StartAsync(root, directory.Combine("stargz.sock"), "--config", config);
+        await using var containerd = await ContainerdFixture.StartAsync(new Dictionary<string, string> { ["stargz"] = daemon.Address });
+        try
+        {
+            await containerd.CtrRemoteAsync("images", "rpull", "--plain-http", "--snapshotter", "stargz", image);
+            var layers = Directory.GetFiles(Path.Combine(root, "layers"), "*.tail").Select(f => "sha256:" + Path.GetFileNameWithoutExtension(f)).ToList();
+            Assert.Equal(3, layers.Count);
+            await WaitFullyLocalAsync(metrics, layers);
+            var before = await containerd.CtrAsync("run", "--rm", "--snapshotter", "stargz", image, "offline-before", "/bin/sha256sum", "/www/blob.bin", "/bin/busybox");
+
+            await daemon.Process.StopAsync(TimeSpan.FromSeconds(30));
+            Assert.Empty(FuseMountIds(root));
+            await registry.DisposeAsync();
+            registry = null;
+            await daemon.StartAgainAsync();
+            Assert.Equal(3, FuseMountIds(root).Count);
+            await WaitFullyLocalAsync(metrics, layers);
+            await RemoteSnapshotTests.WaitForReconnectAsync(containerd);
+
+            var after = await containerd.CtrAsync("run", "--rm", "--snapshotter", "stargz", image, "offline-after", "/bin/sha256sum", "/www/blob.bin", "/bin/busybox");
+            Assert.Equal(before, after);
+            Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync("/bin/busybox", Token))), HashesOf(after, "/bin/busybox").Single());
+
+            // Removing the image drops what was kept for its layers.
+            await containerd.CtrAsync("images", "rm", "--sync", image);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (Directory.GetFiles(Path.Combine(root, "layers"), "*.tail").Length > 0 || FuseMountIds(root).Count > 0)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the layers' mounts and kept TOCs outlived the image");
+                await Task.Delay(200, Token);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw new InvalidOperationException($"{e.Message}\n--- daemon ---\n{daemon.Process.Output}", e);
+        }
+        finally
+        {
+            await daemon.DisposeAsync();
+            if (registry is not null)
+            {
+                await registry.DisposeAsync();
+            }
+            await Mounts.DetachAllUnderAsync(directory.Path);
+        }
+    }
+
+    private static Task<string> WaitFullyLocalAsync(string metrics, IReadOnlyList<string> layers) =>
+        LazyPullTests.WaitForMetricsAsync(metrics, text => layers.All(l => LazyPullTests.MetricLine(text, "snapshotter_fs_layer_fully_local", l)?.EndsWith(" 1", StringComparison.Ordinal) == true));
+
     [GeneratedRegex(@"Descriptor holder (\d+) started")]
     private static partial Regex HolderStarted();
 

@@ -27,18 +27,24 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly LayerMountOptions _mountOptions;
+    private readonly LayerTails? _tails;
     private static readonly TimeSpan ResolvedImageLifetime = TimeSpan.FromMinutes(1);
 
     private readonly ConcurrentDictionary<string, Layer> _mounts = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, CachedImage> _resolved = new(StringComparer.Ordinal);
     private readonly TimeProvider _time = TimeProvider.System;
 
-    public EstargzRemoteFileSystem(IRegistryClient registry, ILoggerFactory loggerFactory, LayerMountOptions? mountOptions = null)
+    /// <param name="registry">Where layers are read from.</param>
+    /// <param name="loggerFactory">Logs.</param>
+    /// <param name="mountOptions">How layers are mounted.</param>
+    /// <param name="tails">Where the footer and TOC of mounted layers are kept for the next start; null: nowhere (each start asks the registry).</param>
+    public EstargzRemoteFileSystem(IRegistryClient registry, ILoggerFactory loggerFactory, LayerMountOptions? mountOptions = null, LayerTails? tails = null)
     {
         _registry = registry ?? throw new ArgumentNullException(nameof(registry));
         _loggerFactory = loggerFactory ?? throw new ArgumentNullException(nameof(loggerFactory));
         _logger = loggerFactory.CreateLogger<EstargzRemoteFileSystem>();
         _mountOptions = mountOptions ?? LayerMountOptions.Default;
+        _tails = tails;
     }
 
     /// <summary>The mountpoints currently served.</summary>
@@ -56,6 +62,16 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         {
             throw new RemoteLayerException($"{mountpoint} is already mounted");
         }
+        if (_tails?.TryLoad(layerDigest) is { } recorded)
+        {
+            var blob = OpenBlob(reference, layerDigest, recorded.Size);
+            if (await TryOpenReaderAsync(blob, tocDigest, recorded, cancellationToken).ConfigureAwait(false) is { } reader)
+            {
+                await MountReaderAsync(mountpoint, labels, reference, reader, blob, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            _tails.Delete(layerDigest);
+        }
 
         Descriptor descriptor;
         try
@@ -66,18 +82,52 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         {
             throw new RemoteLayerException($"layer {layerDigest} of {reference}: {e.Message}", e);
         }
+        var fetched = new RegistryLayerBlob(_registry.OpenBlob(reference, descriptor));
+        var opened = await TryOpenReaderAsync(fetched, tocDigest, null, cancellationToken).ConfigureAwait(false);
+        await MountReaderAsync(mountpoint, labels, reference, opened!, fetched, cancellationToken).ConfigureAwait(false);
+    }
 
-        var blob = new RegistryLayerBlob(_registry.OpenBlob(reference, descriptor));
+    /// <summary>
+    /// Opens the layer's reader (footer and TOC, verified against <paramref name="tocDigest"/>), from
+    /// <paramref name="recorded"/> where it has the bytes, and records what it read for the next
+    /// start. Null when a recorded tail did not open (the caller goes to the registry); throws when
+    /// the registry's bytes do not.
+    /// </summary>
+    private async Task<EstargzReader?> TryOpenReaderAsync(RegistryLayerBlob blob, Digest tocDigest, RecordedTail? recorded, CancellationToken cancellationToken)
+    {
+        var opening = new TailRecordingBlob(blob, recorded);
         EstargzReader reader;
         try
         {
-            reader = await EstargzReader.OpenAsync(blob, tocDigest, cancellationToken: cancellationToken).ConfigureAwait(false);
+            reader = await EstargzReader.OpenAsync(opening, tocDigest, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            throw new RemoteLayerException($"layer {layerDigest} of {reference} is not a verifiable eStargz blob: {e.Message}", e);
+            if (recorded is not null)
+            {
+                RemoteLog.RecordedTailUnusable(_logger, blob.Digest.ToString(), e.Message);
+                return null;
+            }
+            throw new RemoteLayerException($"layer {blob.Digest} is not a verifiable eStargz blob: {e.Message}", e);
         }
+        var tail = opening.Seal();
+        if (_tails is not null && recorded is null)
+        {
+            try
+            {
+                _tails.Save(blob.Digest, tail);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                RemoteLog.RecordedTailNotSaved(_logger, blob.Digest.ToString(), e);
+            }
+        }
+        return reader;
+    }
 
+    private async Task MountReaderAsync(string mountpoint, IReadOnlyDictionary<string, string> labels, ImageReference reference, EstargzReader reader,
+        RegistryLayerBlob blob, CancellationToken cancellationToken)
+    {
         // LayerMount leaves nothing mounted when it throws.
         var mount = await LayerMount.MountAsync(reader, blob, mountpoint, OptionsFor(labels), _loggerFactory, cancellationToken).ConfigureAwait(false);
         if (!_mounts.TryAdd(mountpoint, new Layer(mount, blob)))
@@ -85,8 +135,12 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
             mount.Dispose();
             throw new RemoteLayerException($"{mountpoint} was mounted concurrently");
         }
-        RemoteLog.LayerMounted(_logger, layerDigest.ToString(), reference.ToString(), mountpoint);
+        RemoteLog.LayerMounted(_logger, blob.Digest.ToString(), reference.ToString(), mountpoint);
     }
+
+    /// <summary>The layer blob by digest in the image's repository, its size known (no manifest needed).</summary>
+    private RegistryLayerBlob OpenBlob(ImageReference reference, Digest layer, long size) =>
+        new(_registry.OpenBlob(reference, new Descriptor { MediaType = MediaTypes.OciLayerGzip, Digest = layer, Size = size }));
 
     public async Task CheckAsync(string mountpoint, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
     {
@@ -132,7 +186,13 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         if (_mounts.TryRemove(mountpoint, out var layer))
         {
             layer.Mount.Dispose();
-            RemoteLog.LayerUnmounted(_logger, layer.Mount.LayerDigest.ToString(), mountpoint);
+            var digest = layer.Mount.LayerDigest;
+            // The record serves every mount of the layer (images may share it).
+            if (!_mounts.Values.Any(other => other.Mount.LayerDigest == digest))
+            {
+                _tails?.Delete(digest);
+            }
+            RemoteLog.LayerUnmounted(_logger, digest.ToString(), mountpoint);
         }
         return Task.CompletedTask;
     }
@@ -241,6 +301,12 @@ internal static partial class RemoteLog
 
     [LoggerMessage(202, LogLevel.Warning, "Check of layer {Layer} at {MountPoint} failed")]
     public static partial void CheckFailed(ILogger logger, string layer, string mountPoint, Exception exception);
+
+    [LoggerMessage(205, LogLevel.Warning, "The recorded footer and TOC of layer {Layer} did not open it ({Reason}); reading them from the registry")]
+    public static partial void RecordedTailUnusable(ILogger logger, string layer, string reason);
+
+    [LoggerMessage(206, LogLevel.Warning, "Could not keep the footer and TOC of layer {Layer} for the next start; it will read them from the registry")]
+    public static partial void RecordedTailNotSaved(ILogger logger, string layer, Exception exception);
 
     [LoggerMessage(204, LogLevel.Warning, "Unmounted {MountPoint}, kept by the previous process for a snapshot that is gone or could not be restored")]
     public static partial void KeptMountReleased(ILogger logger, string mountPoint);
