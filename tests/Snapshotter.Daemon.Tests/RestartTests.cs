@@ -187,6 +187,37 @@ public sealed partial class RestartTests
         }
     }
 
+    [Fact]
+    public async Task Under_systemd_the_daemon_says_ready_once_serving_and_stopping_on_sigterm()
+    {
+        Requirements.Root();
+        using var directory = new TempDirectory("daemon-notify");
+        var notify = directory.Combine("notify.sock");
+        using var manager = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
+        manager.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(notify));
+        var config = directory.Combine("stargz.toml");
+        await File.WriteAllTextAsync(config, "[restart]\nfd_store = \"none\"\n", Token);
+        var address = directory.Combine("stargz.sock");
+        await using var daemon = new BackgroundProcess(DaemonProcess.Executable,
+            ["--root", directory.Combine("root"), "--address", address, "--config", config], new Dictionary<string, string> { ["NOTIFY_SOCKET"] = notify });
+
+        var ready = await ReceiveAsync(manager);
+        Assert.StartsWith("READY=1\n", ready, StringComparison.Ordinal);
+        Assert.True(File.Exists(address), "READY=1 came before the socket was served");
+
+        await ProcessRunner.RunAsync("kill", ["-TERM", daemon.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10), cancellationToken: Token);
+        Assert.Equal("STOPPING=1", await ReceiveAsync(manager));
+    }
+
+    private static async Task<string> ReceiveAsync(System.Net.Sockets.Socket socket)
+    {
+        var buffer = new byte[4096];
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Token);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
+        var length = await socket.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, timeout.Token);
+        return System.Text.Encoding.UTF8.GetString(buffer, 0, length);
+    }
+
     private static Task<string> WaitFullyLocalAsync(string metrics, IReadOnlyList<string> layers) =>
         LazyPullTests.WaitForMetricsAsync(metrics, text => layers.All(l => LazyPullTests.MetricLine(text, "snapshotter_fs_layer_fully_local", l)?.EndsWith(" 1", StringComparison.Ordinal) == true));
 
