@@ -138,7 +138,8 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         }
         _accesses.Record(node);
         var backing = _passthrough?.TryOpen(node);
-        result = new FuseOpenResult(RegularHandle, FuseOpenFlags.KeepCache, backing);
+        // NoFlush: nothing is ever written, so close(2) need not wait for a FLUSH round trip.
+        result = new FuseOpenResult(RegularHandle, FuseOpenFlags.KeepCache | FuseOpenFlags.NoFlush, backing);
         return 0;
     }
 
