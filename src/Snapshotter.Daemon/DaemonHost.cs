@@ -50,7 +50,7 @@ public static class DaemonHost
         services.AddSingleton(sp => ChunkCache.Open(config.Cache.ToOptions(config.Root), sp.GetRequiredService<ILogger<ChunkCache>>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IChunkCache>(sp => sp.GetRequiredService<ChunkCache>());
         services.AddHostedService<CacheCollector>();
-        services.AddSingleton<FetchGate>();
+        services.AddSingleton(sp => new FetchGate(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new BackgroundFetcher(config.BackgroundFetch, sp.GetRequiredService<FetchGate>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<BackgroundFetcher>>()));
         services.AddSingleton(sp => new LayerMountOptions
         {
