@@ -124,7 +124,8 @@ for mode in "${modes[@]}"; do [[ $mode == lazy-optimized ]] && optimizing=true; 
 recorder_started=false
 optimize_cached() {
   local name=$1 record=$images/$1.record.jsonl stamp source
-  stamp=$(cat "$images/$name/index.json" "$record" 2>/dev/null | sha256sum | cut -c1-16)
+  # No record yet on a first run: cat fails, which must not end the script (pipefail).
+  stamp=$({ cat "$images/$name/index.json" "$record" 2>/dev/null || true; } | sha256sum | cut -c1-16)
   [[ $(cat "$images/$name-opt.stamp" 2>/dev/null) == "$stamp" ]] && return 0
   local estargz=(artifacts/bin/estargz/estargz optimize --quiet --hosts-dir "$hosts" --plain-http)
   if [[ $(cat "$record.stamp" 2>/dev/null) == "$(sha256sum <"$images/$name/index.json" | cut -c1-16)" ]]; then

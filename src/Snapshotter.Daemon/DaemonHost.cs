@@ -54,7 +54,7 @@ public static class DaemonHost
         services.AddHostedService<CacheCollector>();
         // Mounted layers' FUSE connections, kept outside the process so that containers survive a restart.
         services.AddSingleton(sp => new KeptConnectionStore(KeptConnections.Open(config, sp.GetRequiredService<ILoggerFactory>())));
-        services.AddSingleton<FetchGate>();
+        services.AddSingleton(sp => new FetchGate(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new BackgroundFetcher(config.BackgroundFetch, sp.GetRequiredService<FetchGate>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<BackgroundFetcher>>()));
         services.AddSingleton(sp => new LayerMountOptions
         {

@@ -120,12 +120,12 @@ internal sealed class ChunkReader
 
     /// <summary>
     /// Fetches every member in [<paramref name="first"/>, <paramref name="end"/>) that is not local or
-    /// already on its way, in requests of at most <see cref="FetchOptions.MaxRequestBytes"/>, at most
-    /// <paramref name="parallel"/> at once; <paramref name="beforeEach"/> runs before each request
+    /// already on its way, in requests of at most <paramref name="maxRequestBytes"/> (a single larger
+    /// member is still one request), at most <paramref name="parallel"/> at once; <paramref name="beforeEach"/> runs before each request
     /// (background fetch waits there for its turn). Failed members are logged and left for later.
     /// Returns the compressed bytes fetched.
     /// </summary>
-    public async Task<long> FetchMembersAsync(int first, int end, FetchKind kind, int parallel, Func<long, CancellationToken, ValueTask>? beforeEach, CancellationToken cancellationToken)
+    public async Task<long> FetchMembersAsync(int first, int end, FetchKind kind, int parallel, long maxRequestBytes, Func<long, CancellationToken, ValueTask>? beforeEach, CancellationToken cancellationToken)
     {
         long fetched = 0;
         var cursor = first;
@@ -149,7 +149,7 @@ internal sealed class ChunkReader
                 }
                 lock (_lock)
                 {
-                    span = RegisterSpan(cursor, end, _options.MaxRequestBytes, skipBusy: true, force: false);
+                    span = RegisterSpan(cursor, end, maxRequestBytes, skipBusy: true, force: false);
                 }
                 cursor = span?.End ?? end;
             }
@@ -183,8 +183,10 @@ internal sealed class ChunkReader
         }
     }
 
+    /// <summary>Read-ahead is foreground work: a container is reading the layer now.</summary>
     private async Task RunReadAheadAsync(Span span)
     {
+        _gate.Enter();
         try
         {
             using var timeout = new CancellationTokenSource(_options.Timeout);
@@ -192,6 +194,7 @@ internal sealed class ChunkReader
         }
         finally
         {
+            _gate.Exit();
             lock (_lock)
             {
                 _readAheads--;

@@ -114,7 +114,9 @@ public sealed class LayerMount : IDisposable
             }
             FsMetrics.Track(statistics, blob.Digest.ToString());
             var lifetime = new CancellationTokenSource();
-            var prefetch = PrefetchThenBackgroundAsync(reader, chunks, statistics, blob.Digest, options, logger, lifetime.Token);
+            // Reads of a new layer are likely to follow: background fetch keeps off the link a while.
+            gate.Touch();
+            var prefetch = PrefetchThenBackgroundAsync(reader, chunks, gate, statistics, blob.Digest, options, logger, lifetime.Token);
             return new LayerMount(mount, server, passthrough, ownStore, options.Handover, statistics, blob.Digest, lifetime, prefetch, logger);
         }
         catch
@@ -130,8 +132,11 @@ public sealed class LayerMount : IDisposable
         }
     }
 
-    /// <summary>Fetches the prefetch region (what lies before <c>.prefetch.landmark</c>), then hands the layer to background fetch.</summary>
-    private static async Task PrefetchThenBackgroundAsync(EstargzReader reader, ChunkReader chunks, LayerStatistics statistics, Digest layer,
+    /// <summary>
+    /// Fetches the prefetch region (what lies before <c>.prefetch.landmark</c>) as foreground work of
+    /// <paramref name="gate"/> (a container start waits for it), then hands the layer to background fetch.
+    /// </summary>
+    private static async Task PrefetchThenBackgroundAsync(EstargzReader reader, ChunkReader chunks, FetchGate gate, LayerStatistics statistics, Digest layer,
         LayerMountOptions options, ILogger logger, CancellationToken lifetime)
     {
         await Task.Yield();
@@ -139,9 +144,10 @@ public sealed class LayerMount : IDisposable
         if (end > 0)
         {
             var started = Stopwatch.GetTimestamp();
+            gate.Enter();
             try
             {
-                var bytes = await chunks.FetchMembersAsync(0, end, FetchKind.Prefetch, options.Fetch.PrefetchRequests, null, lifetime).ConfigureAwait(false);
+                var bytes = await chunks.FetchMembersAsync(0, end, FetchKind.Prefetch, options.Fetch.PrefetchRequests, options.Fetch.MaxRequestBytes, null, lifetime).ConfigureAwait(false);
                 Log.Prefetched(logger, layer, bytes, end, Stopwatch.GetElapsedTime(started).TotalSeconds);
             }
             catch (OperationCanceledException) when (lifetime.IsCancellationRequested)
@@ -151,6 +157,10 @@ public sealed class LayerMount : IDisposable
             catch (Exception e)
             {
                 Log.PrefetchFailed(logger, layer, e);
+            }
+            finally
+            {
+                gate.Exit();
             }
         }
         options.Background?.Enqueue(chunks, statistics, layer, lifetime);

@@ -46,6 +46,8 @@ public sealed class ConfigTests
             bytes_per_second = 1000
             layers = 3
             retry_delay_seconds = 4
+            request_bytes = 131072
+            quiet_period_seconds = 0.5
 
             [metrics]
             address = "127.0.0.1:9880"
@@ -85,7 +87,7 @@ public sealed class ConfigTests
             },
             Fetch = new Fs.FetchOptions { ReadAheadBytes = 0, MaxRequestBytes = 1 << 20, PrefetchRequests = 2, Timeout = TimeSpan.FromSeconds(5) },
             Prefetch = new Fs.PrefetchOptions { Enabled = false, SizeWithoutLandmark = 10 << 20, Timeout = TimeSpan.FromSeconds(3) },
-            BackgroundFetch = new Fs.BackgroundFetchOptions { Enabled = false, BytesPerSecond = 1000, Layers = 3, RetryDelay = TimeSpan.FromSeconds(4) },
+            BackgroundFetch = new Fs.BackgroundFetchOptions { Enabled = false, BytesPerSecond = 1000, Layers = 3, RetryDelay = TimeSpan.FromSeconds(4), RequestBytes = 131072, QuietPeriod = TimeSpan.FromSeconds(0.5) },
             Metrics = new MetricsConfig { Address = "127.0.0.1:9880" },
             Passthrough = new PassthroughConfig { Enabled = true, MaxBytes = 77 },
             Cache = new CacheConfig
@@ -119,6 +121,8 @@ public sealed class ConfigTests
     [InlineData("[metrics]\naddress = \"localhost\"", "metrics.address must be empty or an IP address and port")]
     [InlineData("[fetch]\ntimeout_seconds = 0", "fetch.timeout_seconds must be positive")]
     [InlineData("[background_fetch]\nlayers = 0", "background_fetch.layers must be an integer >= 1")]
+    [InlineData("[background_fetch]\nrequest_bytes = 4096", "background_fetch.request_bytes must be an integer >= 65536")]
+    [InlineData("[background_fetch]\nquiet_period_seconds = -1", "background_fetch.quiet_period_seconds must be a non-negative number of seconds")]
     [InlineData("[cache]\nmin_free_percent = 120", "cache.min_free_percent must be between 0 and 100")]
     [InlineData("[cache]\ndirectory = \"cache\"", "cache.directory must be empty or an absolute path")]
     [InlineData("[registry]\nmax_concurrent_requests_per_host = 0", "must be an integer >= 1")]

@@ -20,7 +20,7 @@ public sealed class BackgroundFetchTests
         var layer = await BuildAsync(temp);
         var gate = new FetchGate();
         using var fixture = await ReaderFixture.OpenAsync(layer, 64 << 20, new FetchOptions { ReadAheadBytes = 0, MaxRequestBytes = 64 * 1024 }, gate);
-        using var background = new BackgroundFetcher(new BackgroundFetchOptions { BytesPerSecond = 0 }, gate, TimeProvider.System, NullLogger<BackgroundFetcher>.Instance);
+        using var background = new BackgroundFetcher(new BackgroundFetchOptions { BytesPerSecond = 0, QuietPeriod = TimeSpan.Zero }, gate, TimeProvider.System, NullLogger<BackgroundFetcher>.Instance);
 
         using var lifetime = new CancellationTokenSource();
         background.Enqueue(fixture.Chunks, fixture.Statistics, fixture.Blob.Digest, lifetime.Token);
@@ -48,28 +48,36 @@ public sealed class BackgroundFetchTests
     }
 
     [Fact]
-    public async Task Background_fetch_waits_while_an_on_demand_fetch_runs_and_keeps_to_its_rate()
+    public async Task Background_fetch_waits_for_a_quiet_period_after_foreground_fetches_sends_small_requests_and_keeps_to_its_rate()
     {
         using var temp = new TempDirectory("fs-background");
         var layer = await BuildAsync(temp);
-        var gate = new FetchGate();
         var time = new FakeTimeProvider();
-        using var fixture = await ReaderFixture.OpenAsync(layer, 64 << 20, new FetchOptions { ReadAheadBytes = 0, MaxRequestBytes = 100_000 }, gate);
+        var gate = new FetchGate(time);
+        using var fixture = await ReaderFixture.OpenAsync(layer, 64 << 20, new FetchOptions { ReadAheadBytes = 0, MaxRequestBytes = 8 << 20 }, gate);
         var readsBefore = fixture.Blob.Reads;
+        fixture.Blob.ResetLongestRead();
 
         // A read waits on the blob: an on-demand fetch is in flight, so background fetch must not start.
         fixture.Blob.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var onDemand = fixture.Chunks.CopyAsync(File(fixture, 0).Chunks[0], 0, new byte[10], "f00", TestContext.Current.CancellationToken).AsTask();
-        await ChunkReaderTests.WaitUntilAsync(() => gate.OnDemandInFlight == 1);
-        using var background = new BackgroundFetcher(new BackgroundFetchOptions { BytesPerSecond = 100_000 }, gate, time, NullLogger<BackgroundFetcher>.Instance);
+        await ChunkReaderTests.WaitUntilAsync(() => gate.ForegroundInFlight == 1);
+        var options = new BackgroundFetchOptions { BytesPerSecond = 100_000, RequestBytes = 100_000, QuietPeriod = TimeSpan.FromSeconds(5) };
+        using var background = new BackgroundFetcher(options, gate, time, NullLogger<BackgroundFetcher>.Instance);
         using var lifetime = new CancellationTokenSource();
         background.Enqueue(fixture.Chunks, fixture.Statistics, fixture.Blob.Digest, lifetime.Token);
         await Task.Delay(200, TestContext.Current.CancellationToken);
         Assert.Equal(readsBefore + 1, fixture.Blob.Reads);
 
-        // Once it is done, background fetch sends one request, then waits for the rate budget of the next.
+        // Done, but only just: background fetch waits until nothing foreground has happened for 5 s.
         fixture.Blob.Gate.SetResult();
         await onDemand;
+        time.Advance(TimeSpan.FromSeconds(4));
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.Equal(readsBefore + 1, fixture.Blob.Reads);
+
+        // Then it sends one request, and waits for the rate budget of the next.
+        time.Advance(TimeSpan.FromSeconds(1));
         await ChunkReaderTests.WaitUntilAsync(() => fixture.Blob.Reads == readsBefore + 2);
         await Task.Delay(200, TestContext.Current.CancellationToken);
         Assert.Equal(readsBefore + 2, fixture.Blob.Reads);
@@ -81,8 +89,29 @@ public sealed class BackgroundFetchTests
             await Task.Delay(20, TestContext.Current.CancellationToken);
         }
         Assert.True(fixture.Statistics.IsFullyLocal);
-        // About one ~100 KB request per simulated second: never the whole layer at once.
+        // Requests of at most 100 KB (members of ~80 KB are not merged) although the layer's
+        // MaxRequestBytes is 8 MiB, about one per simulated second: never the whole layer at once.
+        Assert.InRange(fixture.Blob.LongestRead, 1, 100_000);
         Assert.True(fixture.Blob.Reads - readsBefore >= fixture.Tree.Members.TotalCompressedBytes / 100_000);
+    }
+
+    [Fact]
+    public async Task Read_ahead_counts_as_foreground_work()
+    {
+        using var temp = new TempDirectory("fs-background");
+        var layer = await BuildAsync(temp);
+        var gate = new FetchGate();
+        using var fixture = await ReaderFixture.OpenAsync(layer, 64 << 20, new FetchOptions { ReadAheadBytes = 1 << 20 }, gate);
+
+        fixture.Blob.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var read = fixture.Chunks.CopyAsync(File(fixture, 0).Chunks[0], 0, new byte[10], "f00", TestContext.Current.CancellationToken).AsTask();
+        // The miss and its read-ahead are both on the link; background fetch must wait for both.
+        await ChunkReaderTests.WaitUntilAsync(() => gate.ForegroundInFlight == 2);
+        Assert.False(gate.WhenIdleAsync(TestContext.Current.CancellationToken).IsCompleted);
+        fixture.Blob.Gate.SetResult();
+        await read;
+        await gate.WhenIdleAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        Assert.Equal(0, gate.ForegroundInFlight);
     }
 
     [Fact]

@@ -89,19 +89,19 @@ public sealed class ChunkReaderTests
             tar.File($"f{i:D2}", SampleLayers.Pattern(100_000, i));
         }
         var layer = await TestLayers.BuildAsync(tar.Build(), temp.Combine("layer.esgz"), new EstargzBuildOptions { CompressionLevel = 1 });
-        using var fixture = await ReaderFixture.OpenAsync(layer, 16 << 20, NoReadAhead with { MaxRequestBytes = 512 * 1024 });
+        using var fixture = await ReaderFixture.OpenAsync(layer, 16 << 20, NoReadAhead);
         var members = fixture.Tree.Members;
         var first = fixture.Tree.Root.FindChild("f00"u8)!;
         await fixture.Chunks.CopyAsync(first.Chunks[0], 0, new byte[1], "f00", TestContext.Current.CancellationToken);
 
-        var fetched = await fixture.Chunks.FetchMembersAsync(0, members.Count, FetchKind.Background, 2, null, TestContext.Current.CancellationToken);
+        var fetched = await fixture.Chunks.FetchMembersAsync(0, members.Count, FetchKind.Background, 2, 512 * 1024, null, TestContext.Current.CancellationToken);
 
         Assert.True(fixture.Statistics.IsFullyLocal);
         Assert.Equal(members.TotalCompressedBytes - members.Length(0), fetched);
         // Each request stays within the bound (one member more at most), so 19 members of ~100 KB take several, not 19.
         var requests = fixture.Statistics.BlobReads - 1;
         Assert.InRange(requests, (int)Math.Ceiling(fetched / (512.0 * 1024)), 19 / 2);
-        Assert.Equal(0, await fixture.Chunks.FetchMembersAsync(0, members.Count, FetchKind.Background, 2, null, TestContext.Current.CancellationToken));
+        Assert.Equal(0, await fixture.Chunks.FetchMembersAsync(0, members.Count, FetchKind.Background, 2, 512 * 1024, null, TestContext.Current.CancellationToken));
         for (var i = 0; i < 20; i++)
         {
             var node = fixture.Tree.Root.FindChild(System.Text.Encoding.UTF8.GetBytes($"f{i:D2}"))!;
@@ -190,10 +190,17 @@ internal sealed record ReaderFixture(GatedBlob Blob, Node File, MemoryChunkStore
 internal sealed class GatedBlob(byte[] bytes, Digest digest) : IBlob
 {
     private int _reads;
+    private long _longestRead;
 
     public TaskCompletionSource? Gate { get; set; }
 
     public int Reads => Volatile.Read(ref _reads);
+
+    /// <summary>Bytes of the largest read so far (the largest Range request).</summary>
+    public long LongestRead => Interlocked.Read(ref _longestRead);
+
+    /// <summary>Forgets the reads so far for <see cref="LongestRead"/> (opening the layer reads its TOC).</summary>
+    public void ResetLongestRead() => Interlocked.Exchange(ref _longestRead, 0);
 
     public Digest Digest => digest;
 
@@ -202,6 +209,11 @@ internal sealed class GatedBlob(byte[] bytes, Digest digest) : IBlob
     public async ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _reads);
+        long longest;
+        while ((longest = Interlocked.Read(ref _longestRead)) < destination.Length
+            && Interlocked.CompareExchange(ref _longestRead, destination.Length, longest) != longest)
+        {
+        }
         if (Gate is { } gate)
         {
             await gate.Task.WaitAsync(cancellationToken);

@@ -50,6 +50,8 @@ internal static class FetchSections
                 "enable" => options with { Enabled = values.Flag(key, value) },
                 "bytes_per_second" => options with { BytesPerSecond = values.Integer(key, value) },
                 "layers" => options with { Layers = (int)Math.Min(values.Integer(key, value, 1), 64) },
+                "request_bytes" => options with { RequestBytes = values.Integer(key, value, 64 * 1024) },
+                "quiet_period_seconds" => options with { QuietPeriod = values.Seconds(key, value) },
                 "retry_delay_seconds" => options with { RetryDelay = Positive(values, key, value) },
                 _ => throw values.Unknown(key),
             };

@@ -14,6 +14,19 @@ public sealed record BackgroundFetchOptions
     /// <summary>Compressed bytes per second fetched in the background, across all layers (0: unlimited).</summary>
     public long BytesPerSecond { get; init; } = 64L * 1024 * 1024;
 
+    /// <summary>
+    /// The largest Range request background fetch sends (a single larger member is still fetched
+    /// whole). Smaller requests let a read that misses right after a quiet spell wait behind less.
+    /// </summary>
+    public long RequestBytes { get; init; } = 8L * 1024 * 1024;
+
+    /// <summary>
+    /// How long no foreground fetch (on-demand, read-ahead, prefetch) may have run, nor a layer been
+    /// mounted, before background fetch sends a request (zero: only while none runs). Longer keeps
+    /// it off the link while containers start; docs/benchmarks.md, "Readiness", has the trade-off.
+    /// </summary>
+    public TimeSpan QuietPeriod { get; init; } = TimeSpan.Zero;
+
     /// <summary>Layers fetched at once, each one request at a time.</summary>
     public int Layers { get; init; } = 2;
 
@@ -23,8 +36,9 @@ public sealed record BackgroundFetchOptions
 
 /// <summary>
 /// Fetches the remaining chunks of mounted layers in blob order at a bounded rate and
-/// concurrency, stepping aside (before each request) while on-demand fetches are running. When a
-/// layer is fully local the registry is no longer needed to serve it.
+/// concurrency, in small requests, each sent only once the <see cref="FetchGate"/> has been quiet
+/// (no foreground fetch, no new mount) for <see cref="BackgroundFetchOptions.QuietPeriod"/>. When
+/// a layer is fully local the registry is no longer needed to serve it.
 /// </summary>
 public sealed class BackgroundFetcher : IDisposable
 {
@@ -46,6 +60,8 @@ public sealed class BackgroundFetcher : IDisposable
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         ArgumentOutOfRangeException.ThrowIfNegative(options.BytesPerSecond);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Layers, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.RequestBytes, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.QuietPeriod, TimeSpan.Zero);
         _workers = options.Enabled ? [.. Enumerable.Range(0, options.Layers).Select(_ => Task.Run(WorkAsync))] : [];
     }
 
@@ -79,7 +95,7 @@ public sealed class BackgroundFetcher : IDisposable
         var started = _time.GetTimestamp();
         try
         {
-            var fetched = await job.Chunks.FetchMembersAsync(0, job.Chunks.Members.Count, FetchKind.Background, 1, WaitForTurnAsync, linked.Token).ConfigureAwait(false);
+            var fetched = await job.Chunks.FetchMembersAsync(0, job.Chunks.Members.Count, FetchKind.Background, 1, _options.RequestBytes, WaitForTurnAsync, linked.Token).ConfigureAwait(false);
             if (job.Statistics.IsFullyLocal)
             {
                 Log.LayerFullyLocal(_logger, job.Layer, fetched, _time.GetElapsedTime(started).TotalSeconds);
@@ -95,10 +111,10 @@ public sealed class BackgroundFetcher : IDisposable
         }
     }
 
-    /// <summary>Waits until no on-demand fetch runs, then for the rate budget of <paramref name="bytes"/>.</summary>
+    /// <summary>Waits until the gate has been quiet for the quiet period, then for the rate budget of <paramref name="bytes"/>.</summary>
     private async ValueTask WaitForTurnAsync(long bytes, CancellationToken cancellationToken)
     {
-        await _gate.WhenIdleAsync(cancellationToken).ConfigureAwait(false);
+        await _gate.WhenQuietAsync(_options.QuietPeriod, cancellationToken).ConfigureAwait(false);
         if (_options.BytesPerSecond == 0)
         {
             return;
@@ -114,7 +130,7 @@ public sealed class BackgroundFetcher : IDisposable
         if (wait > TimeSpan.Zero)
         {
             await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);
-            await _gate.WhenIdleAsync(cancellationToken).ConfigureAwait(false);
+            await _gate.WhenQuietAsync(_options.QuietPeriod, cancellationToken).ConfigureAwait(false);
         }
     }
 
