@@ -17,20 +17,10 @@ public sealed partial class RestartTests
     [Fact]
     public async Task A_reading_container_sees_every_read_succeed_across_a_kill_9_and_a_sigterm_restart_of_the_daemon()
     {
-        Requirements.Root();
-        Requirements.Fuse();
-        Requirements.Tool("umoci", "umoci");
-        Requirements.Tool("skopeo", "skopeo");
-        Requirements.Tool("runc", "runc");
+        RequireRealComponents();
         using var directory = new TempDirectory("daemon-restart");
-        var original = directory.Combine("original");
-        await ProcessRunner.OutputOfAsync(RepositoryPaths.Script("build-sample-image.sh"), original);
-        var converted = directory.Combine("converted");
-        (await ProcessRunner.RunAsync("dotnet", [RepositoryPaths.EstargzCli, "convert", "--quiet", original, converted], TimeSpan.FromMinutes(5), cancellationToken: Token))
-            .EnsureSuccess();
         await using var registry = await DockerRegistryFixture.StartAsync();
-        var image = $"{registry.Host}/restart:1";
-        await ProcessRunner.OutputOfAsync("skopeo", "copy", "--preserve-digests", "--dest-tls-verify=false", $"oci:{converted}", $"docker://{image}");
+        var image = await PublishSampleImageAsync(directory, registry, "restart:1");
 
         // No background fetch and no prefetch: what the container reads after a restart is served by
         // the new daemon from the chunk cache or the registry, never by a layer already local.
@@ -114,20 +104,10 @@ public sealed partial class RestartTests
     [Fact]
     public async Task With_the_registry_gone_a_restart_mounts_fully_local_layers_again_from_their_kept_tocs_and_cached_chunks()
     {
-        Requirements.Root();
-        Requirements.Fuse();
-        Requirements.Tool("umoci", "umoci");
-        Requirements.Tool("skopeo", "skopeo");
-        Requirements.Tool("runc", "runc");
+        RequireRealComponents();
         using var directory = new TempDirectory("daemon-offline-restart");
-        var original = directory.Combine("original");
-        await ProcessRunner.OutputOfAsync(RepositoryPaths.Script("build-sample-image.sh"), original);
-        var converted = directory.Combine("converted");
-        (await ProcessRunner.RunAsync("dotnet", [RepositoryPaths.EstargzCli, "convert", "--quiet", original, converted], TimeSpan.FromMinutes(5), cancellationToken: Token))
-            .EnsureSuccess();
         DockerRegistryFixture? registry = await DockerRegistryFixture.StartAsync();
-        var image = $"{registry.Host}/offline:1";
-        await ProcessRunner.OutputOfAsync("skopeo", "copy", "--preserve-digests", "--dest-tls-verify=false", $"oci:{converted}", $"docker://{image}");
+        var image = await PublishSampleImageAsync(directory, registry, "offline:1");
 
         // Nothing kept across the restart: every layer is mounted afresh, as after a reboot.
         var metrics = $"127.0.0.1:{LazyPullTests.FreePort()}";
@@ -220,6 +200,28 @@ public sealed partial class RestartTests
 
     private static Task<string> WaitFullyLocalAsync(string metrics, IReadOnlyList<string> layers) =>
         LazyPullTests.WaitForMetricsAsync(metrics, text => layers.All(l => LazyPullTests.MetricLine(text, "snapshotter_fs_layer_fully_local", l)?.EndsWith(" 1", StringComparison.Ordinal) == true));
+
+    private static void RequireRealComponents()
+    {
+        Requirements.Root();
+        Requirements.Fuse();
+        Requirements.Tool("umoci", "umoci");
+        Requirements.Tool("skopeo", "skopeo");
+        Requirements.Tool("runc", "runc");
+    }
+
+    /// <summary>Builds the sample image, converts it with our estargz and pushes it to <paramref name="registry"/> as <paramref name="name"/>; returns its reference.</summary>
+    private static async Task<string> PublishSampleImageAsync(TempDirectory directory, DockerRegistryFixture registry, string name)
+    {
+        var original = directory.Combine("original");
+        await ProcessRunner.OutputOfAsync(RepositoryPaths.Script("build-sample-image.sh"), original);
+        var converted = directory.Combine("converted");
+        (await ProcessRunner.RunAsync("dotnet", [RepositoryPaths.EstargzCli, "convert", "--quiet", original, converted], TimeSpan.FromMinutes(5), cancellationToken: Token))
+            .EnsureSuccess();
+        var image = $"{registry.Host}/{name}";
+        await ProcessRunner.OutputOfAsync("skopeo", "copy", "--preserve-digests", "--dest-tls-verify=false", $"oci:{converted}", $"docker://{image}");
+        return image;
+    }
 
     [GeneratedRegex(@"Descriptor holder (\d+) started")]
     private static partial Regex HolderStarted();
