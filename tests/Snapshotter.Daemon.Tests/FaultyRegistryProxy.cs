@@ -19,6 +19,9 @@ internal enum RegistryFault
 
     /// <summary>Every blob response has one byte in the middle of its body flipped.</summary>
     Corrupt,
+
+    /// <summary>Every request, manifests too, is answered 503: the registry is down.</summary>
+    Unavailable,
 }
 
 /// <summary>
@@ -92,6 +95,11 @@ internal sealed class FaultyRegistryProxy : IAsyncDisposable
             }
         }
         var isBlobGet = request.Method == "GET" && request.Path.Value!.Contains("/blobs/", StringComparison.Ordinal);
+        if (Fault == RegistryFault.Unavailable)
+        {
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            return;
+        }
         var fault = isBlobGet ? Fault : RegistryFault.None;
         if (isBlobGet)
         {

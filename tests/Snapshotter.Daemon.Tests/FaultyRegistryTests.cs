@@ -93,32 +93,44 @@ public sealed class FaultyRegistryTests
     }
 
     /// <summary>Builds a one-layer eStargz image of <paramref name="files"/> and pushes it as &lt;host&gt;/&lt;name&gt;.</summary>
-    internal static async Task<(Digest Layer, Digest Toc)> PushImageAsync(string host, string name, IEnumerable<(string Path, byte[] Content)> files, TempDirectory directory)
+    internal static async Task<(Digest Layer, Digest Toc)> PushImageAsync(string host, string name, IEnumerable<(string Path, byte[] Content)> files, TempDirectory directory) =>
+        (await PushImageAsync(host, name, [files], directory))[0];
+
+    /// <summary>Builds an eStargz image of one layer per item of <paramref name="layers"/> (bottom first) and pushes it as &lt;host&gt;/&lt;name&gt;.</summary>
+    internal static async Task<IReadOnlyList<(Digest Layer, Digest Toc)>> PushImageAsync(string host, string name, IEnumerable<IEnumerable<(string Path, byte[] Content)>> layers, TempDirectory directory)
     {
-        var tar = new TarBuilder();
-        foreach (var (path, content) in files)
+        using var client = new RegistryClient();
+        var reference = ImageReference.Parse($"{host}/{name}");
+        var built = new List<EstargzBuildResult>();
+        foreach (var files in layers)
         {
-            tar.File(path, content);
+            var tar = new TarBuilder();
+            foreach (var (path, content) in files)
+            {
+                tar.File(path, content);
+            }
+            var layerPath = directory.Combine($"layer{built.Count}.esgz");
+            await using (var output = File.Create(layerPath))
+            {
+                built.Add(await EstargzBuilder.BuildAsync(new MemoryStream(tar.Build()), output, new EstargzBuildOptions { CompressionLevel = 1 }, Token));
+            }
+            var layer = built[^1];
+            await client.PushBlobAsync(reference, new Descriptor { MediaType = MediaTypes.OciLayerGzip, Digest = layer.BlobDigest, Size = layer.CompressedSize }, () => File.OpenRead(layerPath), cancellationToken: Token);
         }
-        var layerPath = directory.Combine("layer.esgz");
-        EstargzBuildResult built;
-        await using (var output = File.Create(layerPath))
-        {
-            built = await EstargzBuilder.BuildAsync(new MemoryStream(tar.Build()), output, new EstargzBuildOptions { CompressionLevel = 1 }, Token);
-        }
-        var config = Encoding.UTF8.GetBytes($$$"""{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["{{{built.DiffId}}}"]},"config":{}}""");
+        var diffIds = string.Join(",", built.Select(b => $"\"{b.DiffId}\""));
+        var config = Encoding.UTF8.GetBytes($$$"""{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[{{{diffIds}}}]},"config":{}}""");
         var configDigest = Digest.Compute(config);
+        var layerDescriptors = string.Join(",", built.Select(b => $$$"""
+            {"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{{{b.BlobDigest}}}","size":{{{b.CompressedSize}}},
+             "annotations":{"containerd.io/snapshot/stargz/toc.digest":"{{{b.TocDigest}}}"}}
+            """));
         var manifest = Encoding.UTF8.GetBytes($$$"""
             {"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
              "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{{{configDigest}}}","size":{{{config.Length}}}},
-             "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{{{built.BlobDigest}}}","size":{{{built.CompressedSize}}},
-                        "annotations":{"containerd.io/snapshot/stargz/toc.digest":"{{{built.TocDigest}}}"}}]}
+             "layers":[{{{layerDescriptors}}}]}
             """);
-        using var client = new RegistryClient();
-        var reference = ImageReference.Parse($"{host}/{name}");
-        await client.PushBlobAsync(reference, new Descriptor { MediaType = MediaTypes.OciLayerGzip, Digest = built.BlobDigest, Size = built.CompressedSize }, () => File.OpenRead(layerPath), cancellationToken: Token);
         await client.PushBlobAsync(reference, new Descriptor { MediaType = MediaTypes.OciConfig, Digest = configDigest, Size = config.Length }, () => new MemoryStream(config), cancellationToken: Token);
         await client.PushManifestAsync(reference, MediaTypes.OciManifest, manifest, Token);
-        return (built.BlobDigest, built.TocDigest);
+        return built.Select(b => (b.BlobDigest, b.TocDigest)).ToList();
     }
 }

@@ -28,6 +28,7 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
     private readonly ILogger _logger;
     private readonly LayerMountOptions _mountOptions;
     private readonly LayerTails? _tails;
+    private readonly LayerPreOpener _preOpener;
     private static readonly TimeSpan ResolvedImageLifetime = TimeSpan.FromMinutes(1);
 
     private readonly ConcurrentDictionary<string, Layer> _mounts = new(StringComparer.Ordinal);
@@ -45,6 +46,7 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         _logger = loggerFactory.CreateLogger<EstargzRemoteFileSystem>();
         _mountOptions = mountOptions ?? LayerMountOptions.Default;
         _tails = tails;
+        _preOpener = new LayerPreOpener(registry, _logger);
     }
 
     /// <summary>The mountpoints currently served.</summary>
@@ -73,10 +75,18 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
             _tails.Delete(layerDigest);
         }
 
+        if (await _preOpener.TakeAsync(layerDigest, tocDigest, cancellationToken).ConfigureAwait(false) is { } preOpened)
+        {
+            SaveTail(layerDigest, preOpened.Tail);
+            await MountReaderAsync(mountpoint, labels, reference, preOpened.Reader, preOpened.Blob, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         Descriptor descriptor;
         try
         {
-            descriptor = await FindLayerAsync(reference, layerDigest, cancellationToken).ConfigureAwait(false);
+            (descriptor, var siblings) = await FindLayerAsync(reference, layerDigest, cancellationToken).ConfigureAwait(false);
+            _preOpener.OpenAll(reference, siblings, digest => digest != layerDigest && !IsMounted(digest) && _tails?.TryLoad(digest) is null);
         }
         catch (Exception e) when (e is RegistryException or HttpRequestException or IOException or FormatException or InvalidDataException)
         {
@@ -110,20 +120,26 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
             }
             throw new RemoteLayerException($"layer {blob.Digest} is not a verifiable eStargz blob: {e.Message}", e);
         }
-        var tail = opening.Seal();
-        if (_tails is not null && recorded is null)
+        if (recorded is null)
         {
-            try
-            {
-                _tails.Save(blob.Digest, tail);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                RemoteLog.RecordedTailNotSaved(_logger, blob.Digest.ToString(), e);
-            }
+            SaveTail(blob.Digest, opening.Seal());
         }
         return reader;
     }
+
+    private void SaveTail(Digest layer, RecordedTail tail)
+    {
+        try
+        {
+            _tails?.Save(layer, tail);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            RemoteLog.RecordedTailNotSaved(_logger, layer.ToString(), e);
+        }
+    }
+
+    private bool IsMounted(Digest layer) => _mounts.Values.Any(mounted => mounted.Mount.LayerDigest == layer);
 
     private async Task MountReaderAsync(string mountpoint, IReadOnlyDictionary<string, string> labels, ImageReference reference, EstargzReader reader,
         RegistryLayerBlob blob, CancellationToken cancellationToken)
@@ -188,7 +204,7 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
             layer.Mount.Dispose();
             var digest = layer.Mount.LayerDigest;
             // The record serves every mount of the layer (images may share it).
-            if (!_mounts.Values.Any(other => other.Mount.LayerDigest == digest))
+            if (!IsMounted(digest))
             {
                 _tails?.Delete(digest);
             }
@@ -213,6 +229,7 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
     /// </summary>
     public void Dispose()
     {
+        _preOpener.Dispose();
         var layers = _mounts.Keys.Select(m => _mounts.TryRemove(m, out var layer) ? layer : null).OfType<Layer>().ToList();
         // In parallel: each may wait for its reads in flight.
         Parallel.ForEach(layers, layer => layer.Mount.Suspend());
@@ -254,9 +271,10 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
     /// The layer's descriptor (its size) from the image's manifest: the registry offers no blob HEAD.
     /// containerd prepares an image's layers one after the other, so the resolved image is kept
     /// for <see cref="ResolvedImageLifetime"/>: one resolve per pull, not one per layer. A layer not
-    /// in the default platform's manifest is looked for in the index's other manifests.
+    /// in the default platform's manifest is looked for in the index's other manifests. Also
+    /// returns the layers of the manifest it was found in.
     /// </summary>
-    private async Task<Descriptor> FindLayerAsync(ImageReference reference, Digest layer, CancellationToken cancellationToken)
+    private async Task<(Descriptor Layer, IReadOnlyList<Descriptor> Siblings)> FindLayerAsync(ImageReference reference, Digest layer, CancellationToken cancellationToken)
     {
         var key = reference.ToString();
         for (var attempt = 0; attempt < 2; attempt++)
@@ -268,7 +286,7 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
             }
             if (cached.Image.Manifest.Layers.FirstOrDefault(d => d.Digest == layer) is { } found)
             {
-                return found;
+                return (found, cached.Image.Manifest.Layers);
             }
             foreach (var other in cached.Image.Index?.Manifests ?? [])
             {
@@ -277,9 +295,10 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
                     continue;
                 }
                 var content = await _registry.GetManifestAsync(reference.WithDigest(other.Digest), cancellationToken).ConfigureAwait(false);
-                if (ImageManifest.Parse(content.Bytes).Layers.FirstOrDefault(d => d.Digest == layer) is { } inOther)
+                var manifest = ImageManifest.Parse(content.Bytes);
+                if (manifest.Layers.FirstOrDefault(d => d.Digest == layer) is { } inOther)
                 {
-                    return inOther;
+                    return (inOther, manifest.Layers);
                 }
             }
         }
@@ -310,6 +329,9 @@ internal static partial class RemoteLog
 
     [LoggerMessage(204, LogLevel.Warning, "Unmounted {MountPoint}, kept by the previous process for a snapshot that is gone or could not be restored")]
     public static partial void KeptMountReleased(ILogger logger, string mountPoint);
+
+    [LoggerMessage(207, LogLevel.Debug, "Opening layer {Layer} ahead of its mount failed ({Reason}); its mount opens it again")]
+    public static partial void PreOpenFailed(ILogger logger, string layer, string reason);
 
     [LoggerMessage(203, LogLevel.Warning, "Prefetch of layer {Layer} is not done after {Seconds} s; the container starts without waiting for it")]
     public static partial void PrefetchTimedOut(ILogger logger, string layer, double seconds);

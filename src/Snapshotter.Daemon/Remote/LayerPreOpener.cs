@@ -1,0 +1,116 @@
+using System.Collections.Concurrent;
+using Snapshotter.Estargz;
+using Snapshotter.Oci;
+using Snapshotter.Registry;
+
+namespace Snapshotter.Daemon.Remote;
+
+/// <summary>
+/// Opens an image's other eStargz layers (footer and TOC fetched, verified against the TOC digest
+/// annotation of the manifest, parsed) in parallel as soon as its first layer is mounted.
+/// containerd prepares the layers one after the other, each waiting for its mount; with this a
+/// later mount finds its reader ready instead of paying its own round trips. A reader nobody
+/// takes within <see cref="Lifetime"/> is dropped.
+/// </summary>
+internal sealed class LayerPreOpener : IDisposable
+{
+    public static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(1);
+    private const int MaxParallel = 4;
+
+    private readonly IRegistryClient _registry;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<Digest, Opening> _openings = new();
+    private readonly SemaphoreSlim _parallel = new(MaxParallel);
+    private readonly CancellationTokenSource _stopping = new();
+
+    public LayerPreOpener(IRegistryClient registry, ILogger logger, TimeProvider? time = null)
+    {
+        _registry = registry;
+        _logger = logger;
+        _time = time ?? TimeProvider.System;
+    }
+
+    /// <summary>Starts opening each eStargz layer of <paramref name="layers"/> that <paramref name="wanted"/> accepts and is not opening already.</summary>
+    public void OpenAll(ImageReference reference, IEnumerable<Descriptor> layers, Func<Digest, bool> wanted)
+    {
+        DropExpired();
+        foreach (var layer in layers)
+        {
+            if (layer.Annotation(EstargzRemoteFileSystem.TocDigestLabel) is not { } tocText || !Digest.TryParse(tocText, out var toc)
+                || !wanted(layer.Digest) || _openings.ContainsKey(layer.Digest))
+            {
+                continue;
+            }
+            var opening = new Opening(toc, _time.GetTimestamp());
+            if (_openings.TryAdd(layer.Digest, opening))
+            {
+                opening.Task = OpenAsync(reference, layer, toc);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The opened layer if it was being opened with the same TOC digest and opened well; null
+    /// otherwise (the caller opens it itself). Each opened layer is handed out once.
+    /// </summary>
+    public async Task<OpenedLayer?> TakeAsync(Digest layer, Digest toc, CancellationToken cancellationToken)
+    {
+        if (!_openings.TryRemove(layer, out var opening) || opening.Toc != toc || opening.Task is null)
+        {
+            return null;
+        }
+        try
+        {
+            return await opening.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            RemoteLog.PreOpenFailed(_logger, layer.ToString(), e.Message);
+            return null;
+        }
+    }
+
+    private async Task<OpenedLayer> OpenAsync(ImageReference reference, Descriptor layer, Digest toc)
+    {
+        await _parallel.WaitAsync(_stopping.Token).ConfigureAwait(false);
+        try
+        {
+            var blob = new RegistryLayerBlob(_registry.OpenBlob(reference, layer));
+            var recording = new TailRecordingBlob(blob, null);
+            var reader = await EstargzReader.OpenAsync(recording, toc, cancellationToken: _stopping.Token).ConfigureAwait(false);
+            return new OpenedLayer(reader, blob, recording.Seal());
+        }
+        finally
+        {
+            _parallel.Release();
+        }
+    }
+
+    private void DropExpired()
+    {
+        foreach (var (digest, opening) in _openings)
+        {
+            if (_time.GetElapsedTime(opening.At) > Lifetime)
+            {
+                _openings.TryRemove(digest, out _);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _stopping.Cancel();
+        _openings.Clear();
+    }
+
+    private sealed class Opening(Digest toc, long at)
+    {
+        public Digest Toc { get; } = toc;
+        public long At { get; } = at;
+        public Task<OpenedLayer>? Task { get; set; }
+    }
+}
+
+/// <summary>A layer's reader, the blob it reads and what opening it read (for <see cref="LayerTails"/>).</summary>
+internal sealed record OpenedLayer(EstargzReader Reader, RegistryLayerBlob Blob, RecordedTail Tail);
