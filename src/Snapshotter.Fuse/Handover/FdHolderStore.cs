@@ -60,6 +60,28 @@ public sealed class FdHolderStore : IFdStore
         Request($"{FdHolderProtocol.StoreCommand} {FdStoreNames.Checked(name)}", descriptors, startHolder: true);
     }
 
+    /// <summary>
+    /// Connects to (or starts) the holder in the background now, so that the first mount does not
+    /// wait for a process to start. The holder stays while this store is connected.
+    /// </summary>
+    public Task StartAheadAsync() => Task.Run(() =>
+    {
+        lock (_gate)
+        {
+            try
+            {
+                if (_connection is null && !TryConnect())
+                {
+                    StartHolder();
+                }
+            }
+            catch (IOException e)
+            {
+                HandoverLog.HolderNotStartedAhead(_logger, _socketPath, e);
+            }
+        }
+    });
+
     public void Remove(string name) =>
         Request($"{FdHolderProtocol.RemoveCommand} {FdStoreNames.Checked(name)}", null, startHolder: false);
 

@@ -28,6 +28,9 @@ internal static partial class HandoverLog
     [LoggerMessage(111, LogLevel.Warning, "Lost the descriptor holder on {Socket}; connecting again (connections stored before are kept only if it still runs)")]
     public static partial void HolderLost(ILogger logger, string socket, Exception exception);
 
+    [LoggerMessage(112, LogLevel.Warning, "Starting the descriptor holder for {Socket} ahead of the first mount failed; that mount tries again")]
+    public static partial void HolderNotStartedAhead(ILogger logger, string socket, Exception exception);
+
     [LoggerMessage(120, LogLevel.Information, "Descriptor holder listening on {Socket} (pid {Pid})")]
     public static partial void HolderListening(ILogger logger, string socket, int pid);
 
