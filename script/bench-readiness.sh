@@ -186,8 +186,9 @@ mode_args=()
 for mode in "${modes[@]}"; do mode_args+=(--mode "$mode"); done
 [[ -n ${BENCH_LAZY_PULL:-} ]] && mode_args+=(--lazy-pull "$BENCH_LAZY_PULL")
 if [[ -n ${BENCH_SNAPSHOTTER_CONFIG:-} ]]; then
-  # The daemon's own settings to compare (e.g. [background_fetch] enable = false), after [registry].
-  { printf '[registry]\nconfig_path = "%s"\n\n' "$hosts"; cat "$BENCH_SNAPSHOTTER_CONFIG"; } >"$work/snapshotter.toml"
+  # The daemon's own settings to compare (e.g. log_level, [background_fetch] enable = false), then
+  # [registry]: first, its top-level keys would otherwise land in the [registry] table.
+  { cat "$BENCH_SNAPSHOTTER_CONFIG"; printf '\n[registry]\nconfig_path = "%s"\n' "$hosts"; } >"$work/snapshotter.toml"
   mode_args+=(--snapshotter-config "$work/snapshotter.toml")
 fi
 

@@ -313,6 +313,7 @@ internal sealed class ChunkReader
                 FailSpan(span, error);
                 throw error;
             }
+            var received = Stopwatch.GetTimestamp();
             var failed = new HashSet<int>();
             foreach (var (chunk, fetch) in span.Owned)
             {
@@ -331,6 +332,11 @@ internal sealed class ChunkReader
                 }
             }
             FsMetrics.Fetched(_layerTag, kind, length, Stopwatch.GetElapsedTime(started).TotalSeconds);
+            if (_logger.IsEnabled(LogLevel.Debug))
+            {
+                Log.Fetched(_logger, _blob.Digest, FsMetrics.KindName(kind), length, start, firstPath,
+                    Stopwatch.GetElapsedTime(started, received).TotalMilliseconds, Stopwatch.GetElapsedTime(received).TotalMilliseconds);
+            }
             return length;
         }
         finally

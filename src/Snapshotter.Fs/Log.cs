@@ -49,4 +49,7 @@ internal static partial class Log
 
     [LoggerMessage(13, LogLevel.Warning, "Layer {Layer}: prefetch failed; reads fetch on demand")]
     public static partial void PrefetchFailed(ILogger logger, Digest layer, Exception exception);
+
+    [LoggerMessage(14, LogLevel.Debug, "Layer {Layer}: {Kind} fetch of {Bytes} bytes at {Offset} ('{Path}' on): request {RequestMs:F1} ms, decompress+verify+store {ProcessMs:F1} ms")]
+    public static partial void Fetched(ILogger logger, Digest layer, string kind, long bytes, long offset, string path, double requestMs, double processMs);
 }

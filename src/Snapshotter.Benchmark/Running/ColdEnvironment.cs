@@ -74,7 +74,9 @@ internal sealed class ColdEnvironment : IAsyncDisposable
 
                 """, cancellationToken);
         }
-        var daemon = Start([settings.SnapshotterExecutable, "--config", config, "--root", SnapshotterRoot, "--address", SnapshotterAddress, "--log-level", "info"], logPath);
+        // A given config sets its own log_level; --log-level would override it.
+        string[] logLevel = settings.SnapshotterConfig is null ? ["--log-level", "info"] : [];
+        var daemon = Start([settings.SnapshotterExecutable, "--config", config, "--root", SnapshotterRoot, "--address", SnapshotterAddress, .. logLevel], logPath);
         await daemon.WaitUntilAsync(_ => AcceptsAsync(SnapshotterAddress), TimeSpan.FromSeconds(60), cancellationToken);
     }
 
