@@ -76,7 +76,9 @@ public sealed class LayerMount : IDisposable
         var logger = loggerFactory.CreateLogger<LayerMount>();
 
         options.Fetch.Validate();
+        var started = Stopwatch.GetTimestamp();
         var tree = LayerTree.Build(reader, options.OpaqueXattr);
+        var built = Stopwatch.GetTimestamp();
         var statistics = new LayerStatistics(tree.Members.TotalCompressedBytes);
         IChunkStore store = options.Cache is { } cache ? new CachedChunkStore(cache, blob.Digest)
             : options.ChunkStore ?? new MemoryChunkStore(options.RecentChunkBytes);
@@ -97,13 +99,17 @@ public sealed class LayerMount : IDisposable
             mount = inherited is null ? FuseMount.Mount(mountPoint, options.Mount, logger) : FuseMount.Adopt(mountPoint, inherited.Device, logger: logger);
             var serverOptions = inherited is null ? options.Server : options.Server with { Negotiated = inherited.Parameters };
             server = new FuseServer(mount.Device, fileSystem, serverOptions, loggerFactory.CreateLogger<FuseServer>());
+            var mounted = Stopwatch.GetTimestamp();
             server.Start();
             await server.Initialized.WaitAsync(options.InitTimeout, cancellationToken).ConfigureAwait(false);
+            var initialized = Stopwatch.GetTimestamp();
             if (options.ReadAheadKiB is { } readAhead)
             {
                 SetReadAhead(mount.MountPoint, readAhead, blob.Digest, logger);
             }
             options.Handover?.Keep(mount.MountPoint, identity, mount.Device, server.Connection!);
+            Log.MountTimes(logger, blob.Digest, Stopwatch.GetElapsedTime(started, built).TotalMilliseconds, Stopwatch.GetElapsedTime(built, mounted).TotalMilliseconds,
+                Stopwatch.GetElapsedTime(mounted, initialized).TotalMilliseconds, Stopwatch.GetElapsedTime(initialized).TotalMilliseconds);
             if (inherited is null)
             {
                 Log.Mounted(logger, blob.Digest, mount.MountPoint, tree.Count, tree.TotalFileBytes);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Collections.Concurrent;
 using Snapshotter.Estargz;
 using Snapshotter.Fs;
@@ -83,6 +84,7 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         }
 
         Descriptor descriptor;
+        var started = Stopwatch.GetTimestamp();
         try
         {
             (descriptor, var siblings) = await FindLayerAsync(reference, layerDigest, cancellationToken).ConfigureAwait(false);
@@ -93,7 +95,9 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
             throw new RemoteLayerException($"layer {layerDigest} of {reference}: {e.Message}", e);
         }
         var fetched = new RegistryLayerBlob(_registry.OpenBlob(reference, descriptor));
+        var resolved = Stopwatch.GetTimestamp();
         var opened = await TryOpenReaderAsync(fetched, tocDigest, null, cancellationToken).ConfigureAwait(false);
+        RemoteLog.Opened(_logger, layerDigest.ToString(), Stopwatch.GetElapsedTime(started, resolved).TotalMilliseconds, Stopwatch.GetElapsedTime(resolved).TotalMilliseconds);
         await MountReaderAsync(mountpoint, labels, reference, opened!, fetched, cancellationToken).ConfigureAwait(false);
     }
 
@@ -329,6 +333,9 @@ internal static partial class RemoteLog
 
     [LoggerMessage(204, LogLevel.Warning, "Unmounted {MountPoint}, kept by the previous process for a snapshot that is gone or could not be restored")]
     public static partial void KeptMountReleased(ILogger logger, string mountPoint);
+
+    [LoggerMessage(208, LogLevel.Debug, "Layer {Layer}: manifest {ResolveMs:F1} ms, footer and TOC {OpenMs:F1} ms")]
+    public static partial void Opened(ILogger logger, string layer, double resolveMs, double openMs);
 
     [LoggerMessage(207, LogLevel.Debug, "Opening layer {Layer} ahead of its mount failed ({Reason}); its mount opens it again")]
     public static partial void PreOpenFailed(ILogger logger, string layer, string reason);
