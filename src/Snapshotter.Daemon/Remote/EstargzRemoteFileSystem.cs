@@ -88,7 +88,7 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         try
         {
             (descriptor, var siblings) = await FindLayerAsync(reference, layerDigest, cancellationToken).ConfigureAwait(false);
-            _preOpener.OpenAll(reference, siblings, digest => digest != layerDigest && !IsMounted(digest) && _tails?.TryLoad(digest) is null);
+            _preOpener.OpenAll(reference, siblings, digest => digest != layerDigest && !IsMounted(digest) && _tails?.Contains(digest) != true);
         }
         catch (Exception e) when (e is RegistryException or HttpRequestException or IOException or FormatException or InvalidDataException)
         {

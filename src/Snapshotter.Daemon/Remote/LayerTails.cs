@@ -66,6 +66,9 @@ internal sealed class LayerTails
         File.Move(temporary, path, overwrite: true);
     }
 
+    /// <summary>Whether a record of <paramref name="layer"/> exists (not whether it is readable).</summary>
+    public bool Contains(Digest layer) => File.Exists(PathOf(layer));
+
     public void Delete(Digest layer) => File.Delete(PathOf(layer));
 
     private string PathOf(Digest layer) => Path.Combine(_directory, layer.Hex + ".tail");
