@@ -166,7 +166,7 @@ public sealed class LayerMount : IDisposable
             }
             finally
             {
-                gate.Exit();
+                gate.Exit(prefetch: true);
             }
         }
         options.Background?.Enqueue(chunks, statistics, layer, lifetime);

@@ -48,6 +48,7 @@ public sealed class ConfigTests
             retry_delay_seconds = 4
             request_bytes = 131072
             quiet_period_seconds = 0.5
+            quiet_period_after_prefetch_seconds = 7
 
             [metrics]
             address = "127.0.0.1:9880"
@@ -87,7 +88,7 @@ public sealed class ConfigTests
             },
             Fetch = new Fs.FetchOptions { ReadAheadBytes = 0, MaxRequestBytes = 1 << 20, PrefetchRequests = 2, Timeout = TimeSpan.FromSeconds(5) },
             Prefetch = new Fs.PrefetchOptions { Enabled = false, SizeWithoutLandmark = 10 << 20, Timeout = TimeSpan.FromSeconds(3) },
-            BackgroundFetch = new Fs.BackgroundFetchOptions { Enabled = false, BytesPerSecond = 1000, Layers = 3, RetryDelay = TimeSpan.FromSeconds(4), RequestBytes = 131072, QuietPeriod = TimeSpan.FromSeconds(0.5) },
+            BackgroundFetch = new Fs.BackgroundFetchOptions { Enabled = false, BytesPerSecond = 1000, Layers = 3, RetryDelay = TimeSpan.FromSeconds(4), RequestBytes = 131072, QuietPeriod = TimeSpan.FromSeconds(0.5), QuietPeriodAfterPrefetch = TimeSpan.FromSeconds(7) },
             Metrics = new MetricsConfig { Address = "127.0.0.1:9880" },
             Passthrough = new PassthroughConfig { Enabled = true, MaxBytes = 77 },
             Cache = new CacheConfig

@@ -62,4 +62,29 @@ public sealed class FetchGateTests
         gate.Exit();
         await idle.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
     }
+
+    [Fact]
+    public async Task After_a_prefetch_the_longer_period_holds_once_then_the_quiet_period_again()
+    {
+        var time = new FakeTimeProvider();
+        var gate = new FetchGate(time);
+        gate.Enter();
+        gate.Exit(prefetch: true);
+
+        // The container starting from the prefetched files gets 5 s to itself, not 1.
+        var first = gate.WhenQuietAsync(TimeSpan.FromSeconds(1), Quiet, TestContext.Current.CancellationToken);
+        time.Advance(TimeSpan.FromSeconds(4.9));
+        await Task.Delay(100, TestContext.Current.CancellationToken);
+        Assert.False(first.IsCompleted);
+        time.Advance(TimeSpan.FromSeconds(0.1));
+        await first.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+        // Once through, later on-demand fetches (no prefetch) hold it for the plain 1 s only.
+        gate.Enter();
+        gate.Exit();
+        var next = gate.WhenQuietAsync(TimeSpan.FromSeconds(1), Quiet, TestContext.Current.CancellationToken);
+        Assert.False(next.IsCompleted);
+        time.Advance(TimeSpan.FromSeconds(1));
+        await next.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+    }
 }

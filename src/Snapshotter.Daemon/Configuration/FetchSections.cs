@@ -52,6 +52,7 @@ internal static class FetchSections
                 "layers" => options with { Layers = (int)Math.Min(values.Integer(key, value, 1), 64) },
                 "request_bytes" => options with { RequestBytes = values.Integer(key, value, 64 * 1024) },
                 "quiet_period_seconds" => options with { QuietPeriod = values.Seconds(key, value) },
+                "quiet_period_after_prefetch_seconds" => options with { QuietPeriodAfterPrefetch = values.Seconds(key, value) },
                 "retry_delay_seconds" => options with { RetryDelay = Positive(values, key, value) },
                 _ => throw values.Unknown(key),
             };

@@ -27,6 +27,14 @@ public sealed record BackgroundFetchOptions
     /// </summary>
     public TimeSpan QuietPeriod { get; init; } = TimeSpan.Zero;
 
+    /// <summary>
+    /// The quiet period, at least, after a layer's prefetch (an image optimized with a prefetch list):
+    /// its container starts from prefetched files, and background requests competing with its
+    /// remaining reads and its own start for link and CPU only delay it. Images without a prefetch
+    /// region keep <see cref="QuietPeriod"/>: for them background fetch is what brings files ahead.
+    /// </summary>
+    public TimeSpan QuietPeriodAfterPrefetch { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Layers fetched at once, each one request at a time.</summary>
     public int Layers { get; init; } = 2;
 
@@ -37,7 +45,8 @@ public sealed record BackgroundFetchOptions
 /// <summary>
 /// Fetches the remaining chunks of mounted layers in blob order at a bounded rate and
 /// concurrency, in small requests, each sent only once the <see cref="FetchGate"/> has been quiet
-/// (no foreground fetch, no new mount) for <see cref="BackgroundFetchOptions.QuietPeriod"/>. When
+/// (no foreground fetch, no new mount) for <see cref="BackgroundFetchOptions.QuietPeriod"/>, or for
+/// <see cref="BackgroundFetchOptions.QuietPeriodAfterPrefetch"/> once a prefetch has run. When
 /// a layer is fully local the registry is no longer needed to serve it.
 /// </summary>
 public sealed class BackgroundFetcher : IDisposable
@@ -62,6 +71,7 @@ public sealed class BackgroundFetcher : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Layers, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.RequestBytes, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.QuietPeriod, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.QuietPeriodAfterPrefetch, TimeSpan.Zero);
         _workers = options.Enabled ? [.. Enumerable.Range(0, options.Layers).Select(_ => Task.Run(WorkAsync))] : [];
     }
 
@@ -114,7 +124,7 @@ public sealed class BackgroundFetcher : IDisposable
     /// <summary>Waits until the gate has been quiet for the quiet period, then for the rate budget of <paramref name="bytes"/>.</summary>
     private async ValueTask WaitForTurnAsync(long bytes, CancellationToken cancellationToken)
     {
-        await _gate.WhenQuietAsync(_options.QuietPeriod, cancellationToken).ConfigureAwait(false);
+        await _gate.WhenQuietAsync(_options.QuietPeriod, _options.QuietPeriodAfterPrefetch, cancellationToken).ConfigureAwait(false);
         if (_options.BytesPerSecond == 0)
         {
             return;
@@ -130,7 +140,7 @@ public sealed class BackgroundFetcher : IDisposable
         if (wait > TimeSpan.Zero)
         {
             await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);
-            await _gate.WhenQuietAsync(_options.QuietPeriod, cancellationToken).ConfigureAwait(false);
+            await _gate.WhenQuietAsync(_options.QuietPeriod, _options.QuietPeriodAfterPrefetch, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -13,6 +13,7 @@ public sealed class FetchGate
     private int _foreground;
     private long _lastActivity;
     private bool _active;
+    private bool _prefetchSinceQuiet;
     private TaskCompletionSource _idle = Completed();
 
     public FetchGate(TimeProvider time)
@@ -50,7 +51,16 @@ public sealed class FetchGate
     /// Completes once no foreground fetch is running and none has ended (nor a layer been mounted)
     /// for <paramref name="quiet"/>; at once for a zero period when idle.
     /// </summary>
-    public async Task WhenQuietAsync(TimeSpan quiet, CancellationToken cancellationToken)
+    public Task WhenQuietAsync(TimeSpan quiet, CancellationToken cancellationToken) =>
+        WhenQuietAsync(quiet, TimeSpan.Zero, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="WhenQuietAsync(TimeSpan, CancellationToken)"/>, but the period is at least
+    /// <paramref name="afterPrefetch"/> when a prefetch has ended since the gate last let a caller
+    /// through: the image was optimized, its container is starting from what prefetch brought, and
+    /// its own reads should have the link and the CPU to themselves.
+    /// </summary>
+    public async Task WhenQuietAsync(TimeSpan quiet, TimeSpan afterPrefetch, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -62,11 +72,13 @@ public sealed class FetchGate
                 {
                     continue;
                 }
-                left = _active ? quiet - _time.GetElapsedTime(_lastActivity) : TimeSpan.Zero;
-            }
-            if (left <= TimeSpan.Zero)
-            {
-                return;
+                var period = _prefetchSinceQuiet && afterPrefetch > quiet ? afterPrefetch : quiet;
+                left = _active ? period - _time.GetElapsedTime(_lastActivity) : TimeSpan.Zero;
+                if (left <= TimeSpan.Zero)
+                {
+                    _prefetchSinceQuiet = false;
+                    return;
+                }
             }
             await Task.Delay(left, _time, cancellationToken).ConfigureAwait(false);
         }
@@ -93,12 +105,14 @@ public sealed class FetchGate
         }
     }
 
-    internal void Exit()
+    /// <summary>A foreground fetch ended; <paramref name="prefetch"/>: it was a layer's prefetch.</summary>
+    internal void Exit(bool prefetch = false)
     {
         lock (_lock)
         {
             _lastActivity = _time.GetTimestamp();
             _active = true;
+            _prefetchSinceQuiet |= prefetch;
             if (--_foreground == 0)
             {
                 _idle.SetResult();
