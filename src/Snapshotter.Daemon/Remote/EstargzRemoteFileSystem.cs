@@ -173,8 +173,9 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         {
             throw new RemoteLayerException($"the FUSE connection of layer {layer.Mount.LayerDigest} at {mountpoint} has ended");
         }
-        // A container starts once its layers' prefetch is local, or after the timeout without it.
-        if (!layer.Mount.PrefetchCompletion.IsCompleted)
+        // A container starts once its layers' prefetch is local, or after the timeout without it (at
+        // once with a zero timeout: its reads then join the prefetch requests in flight).
+        if (!layer.Mount.PrefetchCompletion.IsCompleted && _mountOptions.Prefetch.Timeout > TimeSpan.Zero)
         {
             try
             {

@@ -13,7 +13,7 @@ public sealed record FetchOptions
     public long ReadAheadBytes { get; init; } = 2L * 1024 * 1024;
 
     /// <summary>The largest Range request prefetch and background fetch send (neighbouring members merged up to it).</summary>
-    public long MaxRequestBytes { get; init; } = 8L * 1024 * 1024;
+    public long MaxRequestBytes { get; init; } = 2L * 1024 * 1024;
 
     /// <summary>Requests one layer's prefetch keeps in flight.</summary>
     public int PrefetchRequests { get; init; } = 4;
@@ -43,6 +43,9 @@ public sealed record PrefetchOptions
     /// </summary>
     public long SizeWithoutLandmark { get; init; }
 
-    /// <summary>How long a container start (the Check of its layers) waits for their prefetch.</summary>
-    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// How long a container start (the Check of its layers) waits for their prefetch. Zero: it does
+    /// not wait, and the container's first reads join the prefetch requests already in flight.
+    /// </summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.Zero;
 }
