@@ -147,6 +147,22 @@ internal sealed class ChunkReader
                     MarkLocal(cursor++);
                     continue;
                 }
+                if (beforeEach is not null)
+                {
+                    // Wait for the turn before taking the members: a read of one of them must not
+                    // wait behind a background request that is itself waiting for the link to be quiet.
+                    (int First, int Last)? next;
+                    lock (_lock)
+                    {
+                        next = SelectSpan(cursor, end, maxRequestBytes, skipBusy: true, force: false);
+                    }
+                    if (next is not { } peeked)
+                    {
+                        cursor = end;
+                        break;
+                    }
+                    await beforeEach(_members.End(peeked.Last) - _members.Offset(peeked.First), cancellationToken).ConfigureAwait(false);
+                }
                 lock (_lock)
                 {
                     span = RegisterSpan(cursor, end, maxRequestBytes, skipBusy: true, force: false);
@@ -155,20 +171,7 @@ internal sealed class ChunkReader
             }
             if (span is not null)
             {
-                var next = span;
-                if (beforeEach is not null)
-                {
-                    try
-                    {
-                        await beforeEach(_members.End(next.Last) - _members.Offset(next.First), cancellationToken).ConfigureAwait(false);
-                    }
-                    catch
-                    {
-                        FailSpan(next, new OperationCanceledException(cancellationToken));
-                        throw;
-                    }
-                }
-                running.Add(RunOwnedSpanAsync(next, kind, cancellationToken));
+                running.Add(RunOwnedSpanAsync(span, kind, cancellationToken));
             }
             if (running.Count == 0)
             {
@@ -224,6 +227,28 @@ internal sealed class ChunkReader
     /// </summary>
     private Span? RegisterSpan(int first, int end, long maxBytes, bool skipBusy, bool force)
     {
+        if (SelectSpan(first, end, maxBytes, skipBusy, force) is not (var start, var last))
+        {
+            return null;
+        }
+        var owned = new List<(MemberChunk, Fetch)>();
+        for (var member = start; member <= last; member++)
+        {
+            foreach (var chunk in _members.Chunks(member))
+            {
+                var fetch = new Fetch();
+                if (_inFlight.TryAdd(chunk.Chunk.Digest, fetch))
+                {
+                    owned.Add((chunk, fetch));
+                }
+            }
+        }
+        return new Span(start, last, owned);
+    }
+
+    /// <summary>The members <see cref="RegisterSpan"/> would take, without taking them; null if none. Caller holds the lock.</summary>
+    private (int First, int Last)? SelectSpan(int first, int end, long maxBytes, bool skipBusy, bool force)
+    {
         var start = first;
         var last = -1;
         for (var member = first; member < end; member++)
@@ -248,23 +273,7 @@ internal sealed class ChunkReader
             }
             last = member;
         }
-        if (last < 0)
-        {
-            return null;
-        }
-        var owned = new List<(MemberChunk, Fetch)>();
-        for (var member = start; member <= last; member++)
-        {
-            foreach (var chunk in _members.Chunks(member))
-            {
-                var fetch = new Fetch();
-                if (_inFlight.TryAdd(chunk.Chunk.Digest, fetch))
-                {
-                    owned.Add((chunk, fetch));
-                }
-            }
-        }
-        return new Span(start, last, owned);
+        return last < 0 ? null : (start, last);
     }
 
     private bool AllStored(int member)

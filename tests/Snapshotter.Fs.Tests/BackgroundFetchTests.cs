@@ -96,6 +96,33 @@ public sealed class BackgroundFetchTests
     }
 
     [Fact]
+    public async Task A_read_does_not_wait_behind_a_background_request_that_waits_for_its_turn()
+    {
+        using var temp = new TempDirectory("fs-background");
+        var layer = await BuildAsync(temp);
+        var time = new FakeTimeProvider();
+        var gate = new FetchGate(time);
+        using var fixture = await ReaderFixture.OpenAsync(layer, 64 << 20, new FetchOptions { ReadAheadBytes = 0 }, gate);
+        await fixture.Chunks.CopyAsync(File(fixture, 0).Chunks[0], 0, new byte[10], "f00", TestContext.Current.CancellationToken);
+
+        // Background fetch now waits 5 s (simulated, never advanced) for the link to be quiet, its
+        // next request would cover the whole layer.
+        var options = new BackgroundFetchOptions { BytesPerSecond = 0, RequestBytes = 64 << 20, QuietPeriod = TimeSpan.FromSeconds(5) };
+        using var background = new BackgroundFetcher(options, gate, time, NullLogger<BackgroundFetcher>.Instance);
+        using var lifetime = new CancellationTokenSource();
+        background.Enqueue(fixture.Chunks, fixture.Statistics, fixture.Blob.Digest, lifetime.Token);
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        var readsBefore = fixture.Blob.Reads;
+
+        // A read of a file inside that request fetches on its own at once.
+        var buffer = new byte[FileSize];
+        await fixture.Chunks.CopyAsync(File(fixture, 12).Chunks[0], 0, buffer, "f12", TestContext.Current.CancellationToken).AsTask()
+            .WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        Assert.Equal(SampleLayers.Pattern(FileSize, 12), buffer);
+        Assert.Equal(readsBefore + 1, fixture.Blob.Reads);
+    }
+
+    [Fact]
     public async Task Read_ahead_counts_as_foreground_work()
     {
         using var temp = new TempDirectory("fs-background");
