@@ -17,45 +17,51 @@ public sealed class ContainerdClientTests
         using var client = ContainerdClient.Connect(containerd.Address, "client-test");
         var (version, _) = await client.VersionAsync(Token);
         Assert.StartsWith("1.", version, StringComparison.Ordinal);
+        // Under a lease, as a pull writes: containerd's garbage collector removes content nothing
+        // references, and its first run after start could take the blob between write and Info.
+        var lease = await client.Leases.CreateAsync("content-test", DateTimeOffset.UtcNow.AddHours(1), cancellationToken: Token);
+        var leased = client.WithLease(lease.Id);
 
         // Larger than one write message, so the stream sends several; progress hears the bytes.
         var bytes = RandomNumberGenerator.GetBytes(ContentWriteStream.MessageSize * 2 + 12345);
         var blob = Descriptor.For(MediaTypes.OciLayer, bytes);
         var reported = new List<long>();
-        var written = await client.Content.WriteAsync("layer-test", blob, new Dictionary<string, string> { ["test/label"] = "one" },
+        var written = await leased.Content.WriteAsync("layer-test", blob, new Dictionary<string, string> { ["test/label"] = "one" },
             (stream, token) => stream.WriteAsync(bytes, token).AsTask(), new SyncProgress(reported.Add), Token);
         Assert.True(written);
         Assert.Equal(bytes.Length, reported[^1]);
         Assert.True(reported.Count >= 3);
 
-        var info = await client.Content.InfoAsync(blob.Digest, Token);
+        var info = await leased.Content.InfoAsync(blob.Digest, Token);
         Assert.NotNull(info);
         Assert.Equal(bytes.Length, info.Size);
         Assert.Equal("one", info.Labels["test/label"]);
-        Assert.Equal(bytes, await client.Content.ReadAllAsync(blob.Digest, Token));
-        Assert.Contains(blob.Digest, await client.Content.ListAsync(cancellationToken: Token).Select(i => i.Digest).ToListAsync(Token));
+        Assert.Equal(bytes, await leased.Content.ReadAllAsync(blob.Digest, Token));
+        Assert.Contains(blob.Digest, await leased.Content.ListAsync(cancellationToken: Token).Select(i => i.Digest).ToListAsync(Token));
 
         // A second write of the same blob sends nothing: containerd answers AlreadyExists to the first message.
         var called = false;
-        Assert.False(await client.Content.WriteAsync("layer-test", blob, null, (_, _) => { called = true; return Task.CompletedTask; }, null, Token));
+        Assert.False(await leased.Content.WriteAsync("layer-test", blob, null, (_, _) => { called = true; return Task.CompletedTask; }, null, Token));
         Assert.False(called);
 
         // Labels: set one, drop one, keep the others.
-        var updated = await client.Content.SetLabelsAsync(blob.Digest, new Dictionary<string, string> { ["test/other"] = "two", ["test/label"] = "" }, Token);
+        var updated = await leased.Content.SetLabelsAsync(blob.Digest, new Dictionary<string, string> { ["test/other"] = "two", ["test/label"] = "" }, Token);
         Assert.Equal(new Dictionary<string, string> { ["test/other"] = "two" }, updated.Labels);
 
         // Another namespace does not see it.
         Assert.Null(await client.WithNamespace("elsewhere").Content.InfoAsync(blob.Digest, Token));
 
-        await client.Content.DeleteAsync(blob.Digest, Token);
-        Assert.Null(await client.Content.InfoAsync(blob.Digest, Token));
+        await leased.Content.DeleteAsync(blob.Digest, Token);
+        Assert.Null(await leased.Content.InfoAsync(blob.Digest, Token));
     }
 
     [Fact]
     public async Task A_write_can_start_again_from_zero_and_a_wrong_digest_is_refused_at_commit()
     {
         await using var containerd = await ContainerdFixture.StartAsync();
-        using var client = ContainerdClient.Connect(containerd.Address, "client-test");
+        using var connected = ContainerdClient.Connect(containerd.Address, "client-test");
+        // Under a lease, so that containerd's garbage collector leaves the blob alone (as above).
+        var client = connected.WithLease((await connected.Leases.CreateAsync("rewind-test", DateTimeOffset.UtcNow.AddHours(1), cancellationToken: Token)).Id);
         var bytes = RandomNumberGenerator.GetBytes(ContentWriteStream.MessageSize + 100);
         var blob = Descriptor.For(MediaTypes.OciLayer, bytes);
 
