@@ -139,7 +139,7 @@ public sealed class ChunkReaderTests
     {
         using var temp = new TempDirectory("fs-chunks");
         var layer = await TestLayers.BuildAsync(new TarBuilder().File("f", SampleLayers.Pattern(10_000, 4)).Build(), temp.Combine("layer.esgz"));
-        using var fixture = await ReaderFixture.OpenAsync(layer, 1024 * 1024, FetchOptions.Default with { Timeout = TimeSpan.FromMilliseconds(200) });
+        using var fixture = await ReaderFixture.OpenAsync(layer, 1024 * 1024, FetchOptions.Default with { Timeout = TimeSpan.FromSeconds(2) });
         var chunk = fixture.File.Chunks[0];
 
         fixture.Blob.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
