@@ -11,7 +11,7 @@ public sealed class FetchGateTests
     public async Task A_gate_that_saw_nothing_is_quiet_at_once()
     {
         var gate = new FetchGate(new FakeTimeProvider());
-        await gate.WhenQuietAsync(Quiet, TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        await gate.WhenQuietAsync(Quiet, TimeSpan.Zero, TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
     }
 
     [Fact]
@@ -20,7 +20,7 @@ public sealed class FetchGateTests
         var time = new FakeTimeProvider();
         var gate = new FetchGate(time);
         gate.Touch();
-        var quiet = gate.WhenQuietAsync(Quiet, TestContext.Current.CancellationToken);
+        var quiet = gate.WhenQuietAsync(Quiet, TimeSpan.Zero, TestContext.Current.CancellationToken);
         time.Advance(TimeSpan.FromSeconds(4.9));
         await Task.Delay(100, TestContext.Current.CancellationToken);
         Assert.False(quiet.IsCompleted);
@@ -34,7 +34,7 @@ public sealed class FetchGateTests
         var time = new FakeTimeProvider();
         var gate = new FetchGate(time);
         gate.Enter();
-        var quiet = gate.WhenQuietAsync(Quiet, TestContext.Current.CancellationToken);
+        var quiet = gate.WhenQuietAsync(Quiet, TimeSpan.Zero, TestContext.Current.CancellationToken);
         time.Advance(TimeSpan.FromSeconds(60));
         await Task.Delay(100, TestContext.Current.CancellationToken);
         Assert.False(quiet.IsCompleted);
@@ -57,7 +57,7 @@ public sealed class FetchGateTests
 
         // A zero period only waits for the running fetches.
         gate.Enter();
-        var idle = gate.WhenQuietAsync(TimeSpan.Zero, TestContext.Current.CancellationToken);
+        var idle = gate.WhenQuietAsync(TimeSpan.Zero, TimeSpan.Zero, TestContext.Current.CancellationToken);
         Assert.False(idle.IsCompleted);
         gate.Exit();
         await idle.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);

@@ -49,13 +49,7 @@ public sealed class FetchGate
 
     /// <summary>
     /// Completes once no foreground fetch is running and none has ended (nor a layer been mounted)
-    /// for <paramref name="quiet"/>; at once for a zero period when idle.
-    /// </summary>
-    public Task WhenQuietAsync(TimeSpan quiet, CancellationToken cancellationToken) =>
-        WhenQuietAsync(quiet, TimeSpan.Zero, cancellationToken);
-
-    /// <summary>
-    /// As <see cref="WhenQuietAsync(TimeSpan, CancellationToken)"/>, but the period is at least
+    /// for <paramref name="quiet"/>; at once for a zero period when idle. The period is at least
     /// <paramref name="afterPrefetch"/> when a prefetch has ended since the gate last let a caller
     /// through: the image was optimized, its container is starting from what prefetch brought, and
     /// its own reads should have the link and the CPU to themselves.
