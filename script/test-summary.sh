@@ -14,8 +14,6 @@ for trx in "$dir"/**/*.trx; do
   passed=$((passed + ${p:-0}))
   failed=$((failed + ${f:-0} + ${e:-0} + ${t:-0} + ${a:-0}))
   skipped=$((skipped + ${total:-0} - ${p:-0} - ${f:-0} - ${e:-0} - ${t:-0} - ${a:-0}))
-done
-for trx in "$dir"/**/*.trx; do
   perl -0777 -ne '
     sub text { my $t = shift // ""; $t =~ s/&lt;/</g; $t =~ s/&gt;/>/g; $t =~ s/&quot;/"/g; $t =~ s/&apos;/\x27/g; $t =~ s/&#xA;/\n/g; $t =~ s/&amp;/&/g; $t }
     sub head { my ($t, $n) = @_; my @l = split /\n/, text($t); join("\n", map { "    $_" } @l[0 .. ($n < @l ? $n - 1 : $#l)]) }

@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Snapshotter.Estargz;
 using Snapshotter.Fs;
 using Snapshotter.Oci;

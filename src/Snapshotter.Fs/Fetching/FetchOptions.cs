@@ -12,7 +12,7 @@ public sealed record FetchOptions
     /// </summary>
     public long ReadAheadBytes { get; init; } = 2L * 1024 * 1024;
 
-    /// <summary>The largest Range request prefetch and background fetch send (neighbouring members merged up to it).</summary>
+    /// <summary>The largest Range request prefetch sends (neighbouring members merged up to it); background fetch has its own.</summary>
     public long MaxRequestBytes { get; init; } = 2L * 1024 * 1024;
 
     /// <summary>Requests one layer's prefetch keeps in flight.</summary>
