@@ -62,32 +62,40 @@ internal sealed class ChunkReader
     /// <summary>Copies <c>destination.Length</c> bytes from <paramref name="offset"/> of the verified chunk.</summary>
     public async ValueTask CopyAsync(EstargzChunk chunk, int offset, Memory<byte> destination, string path, CancellationToken cancellationToken)
     {
-        if (_store.TryCopy(chunk.Digest, offset, destination.Span)
-            || await _store.TryReadAsync(chunk.Digest, offset, destination, cancellationToken).ConfigureAwait(false))
-        {
-            MarkLocal(_members.IndexOf(chunk.CompressedOffset));
-            return;
-        }
         var member = _members.IndexOf(chunk.CompressedOffset);
-        Fetch? fetch;
+        Fetch fetch;
         Span? onDemand = null;
         Span? readAhead = null;
-        lock (_lock)
+        while (true)
         {
-            if (!_inFlight.TryGetValue(chunk.Digest, out fetch))
+            if (_store.TryCopy(chunk.Digest, offset, destination.Span)
+                || await _store.TryReadAsync(chunk.Digest, offset, destination, cancellationToken).ConfigureAwait(false))
             {
-                onDemand = RegisterSpan(member, member + 1, long.MaxValue, skipBusy: false, force: true)!;
-                fetch = _inFlight[chunk.Digest];
-                if (_options.ReadAheadBytes > 0 && _readAheads < MaxReadAheads)
+                MarkLocal(member);
+                return;
+            }
+            lock (_lock)
+            {
+                if (!_inFlight.TryGetValue(chunk.Digest, out fetch!))
                 {
-                    readAhead = RegisterSpan(member + 1, _members.Count, _options.ReadAheadBytes, skipBusy: false, force: false);
-                    if (readAhead is not null)
+                    if (_store.Contains(chunk.Digest))
                     {
-                        _readAheads++;
+                        continue; // a fetch stored it and left the table since the store said no
+                    }
+                    onDemand = RegisterSpan(member, member + 1, long.MaxValue, skipBusy: false, force: true)!;
+                    fetch = _inFlight[chunk.Digest];
+                    if (_options.ReadAheadBytes > 0 && _readAheads < MaxReadAheads)
+                    {
+                        readAhead = RegisterSpan(member + 1, _members.Count, _options.ReadAheadBytes, skipBusy: false, force: false);
+                        if (readAhead is not null)
+                        {
+                            _readAheads++;
+                        }
                     }
                 }
+                fetch.References++;
+                break;
             }
-            fetch.References++;
         }
         try
         {
@@ -262,7 +270,7 @@ internal sealed class ChunkReader
             {
                 busy |= _inFlight.ContainsKey(chunk.Chunk.Digest);
             }
-            if (!(force && member == first) && (busy || (member != first && AllStored(member))))
+            if (!(force && member == first) && (busy || AllStored(member)))
             {
                 if (last < 0 && skipBusy)
                 {
@@ -288,7 +296,11 @@ internal sealed class ChunkReader
         return true;
     }
 
-    /// <summary>One Range request for the span's members, then decompression, verification and storing of each chunk.</summary>
+    /// <summary>
+    /// One Range request for the span's members; each chunk is decompressed, verified, handed to
+    /// its waiters and stored as soon as its member has arrived, while the rest of the body is
+    /// still on its way.
+    /// </summary>
     private async Task<long> RunSpanAsync(Span span, FetchKind kind, CancellationToken cancellationToken)
     {
         var start = _members.Offset(span.First);
@@ -300,39 +312,36 @@ internal sealed class ChunkReader
             Log.ChunkTooLarge(_logger, _blob.Digest, firstPath, chunk.FileOffset, length, MaxChunkSize);
             _statistics.AddReadFailure();
             var error = new FuseException(Errno.EIO, $"chunk of '{firstPath}' is too large");
-            FailSpan(span, error);
+            FailSpan(span, error, 0);
             throw error;
         }
         var compressed = ArrayPool<byte>.Shared.Rent((int)length);
+        var arrival = new Arrival();
+        var started = Stopwatch.GetTimestamp();
+        _statistics.AddBlobRead();
+        var read = ReadBlobAsync(start, compressed.AsMemory(0, (int)length), arrival, cancellationToken);
+        var completed = 0;
         try
         {
-            var started = Stopwatch.GetTimestamp();
-            try
-            {
-                _statistics.AddBlobRead();
-                await _blob.ReadAsync(start, compressed.AsMemory(0, (int)length), cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e)
-            {
-                _statistics.AddReadFailure();
-                FsMetrics.FetchFailed(_layerTag);
-                var timedOut = e is OperationCanceledException && kind is FetchKind.OnDemand or FetchKind.ReadAhead;
-                Log.ChunkReadFailed(_logger, _blob.Digest, firstPath, FsMetrics.KindName(kind), length, timedOut ? "timed out" : e.Message, e);
-                var error = new FuseException($"reading '{firstPath}' from the blob failed: {e.Message}", e);
-                FailSpan(span, error);
-                throw error;
-            }
-            var received = Stopwatch.GetTimestamp();
             var failed = new HashSet<int>();
-            foreach (var (chunk, fetch) in span.Owned)
+            for (; completed < span.Owned.Count; completed++)
             {
+                var (chunk, fetch) = span.Owned[completed];
                 var member = _members.IndexOf(chunk.Chunk.CompressedOffset);
                 var memberStart = (int)(_members.Offset(member) - start);
-                if (!await CompleteChunkAsync(chunk, fetch, compressed.AsMemory(memberStart, (int)_members.Length(member))).ConfigureAwait(false))
+                var memberLength = (int)_members.Length(member);
+                await arrival.WhenFilledAsync(memberStart + memberLength, read).ConfigureAwait(false);
+                if (arrival.Filled < memberStart + memberLength)
+                {
+                    await read.ConfigureAwait(false); // it ended first: it failed, and this throws
+                }
+                if (!await CompleteChunkAsync(chunk, fetch, compressed.AsMemory(memberStart, memberLength)).ConfigureAwait(false))
                 {
                     failed.Add(member);
                 }
             }
+            await read.ConfigureAwait(false);
+            var received = Stopwatch.GetTimestamp();
             for (var member = span.First; member <= span.Last; member++)
             {
                 if (!failed.Contains(member))
@@ -348,11 +357,26 @@ internal sealed class ChunkReader
             }
             return length;
         }
+        catch (Exception e) when (read.IsFaulted || read.IsCanceled)
+        {
+            _statistics.AddReadFailure();
+            FsMetrics.FetchFailed(_layerTag);
+            var timedOut = e is OperationCanceledException && kind is FetchKind.OnDemand or FetchKind.ReadAhead;
+            Log.ChunkReadFailed(_logger, _blob.Digest, firstPath, FsMetrics.KindName(kind), length, timedOut ? "timed out" : e.Message, e);
+            var error = new FuseException($"reading '{firstPath}' from the blob failed: {e.Message}", e);
+            FailSpan(span, error, completed);
+            throw error;
+        }
         finally
         {
+            // The buffer goes back to the pool only once nothing writes into it any more.
+            await read.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             ArrayPool<byte>.Shared.Return(compressed);
         }
     }
+
+    private async Task ReadBlobAsync(long offset, Memory<byte> destination, Arrival arrival, CancellationToken cancellationToken) =>
+        await _blob.ReadAsync(offset, destination, arrival.Report, cancellationToken).ConfigureAwait(false);
 
     /// <summary>Decompresses and verifies one chunk, hands it to its waiters, then stores it; false if it failed.</summary>
     private async ValueTask<bool> CompleteChunkAsync(MemberChunk item, Fetch fetch, ReadOnlyMemory<byte> member)
@@ -411,9 +435,10 @@ internal sealed class ChunkReader
         Release(fetch);
     }
 
-    private void FailSpan(Span span, Exception error)
+    /// <summary>Fails the span's fetches from <paramref name="from"/> on: those before it were completed.</summary>
+    private void FailSpan(Span span, Exception error, int from)
     {
-        foreach (var (chunk, fetch) in span.Owned)
+        foreach (var (chunk, fetch) in span.Owned.Skip(from))
         {
             Finish(chunk.Chunk.Digest, fetch, error);
         }

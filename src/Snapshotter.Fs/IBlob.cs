@@ -14,6 +14,18 @@ public interface IBlob : IBlobSource
 {
     /// <summary>The blob's content digest (the layer digest), for logs and the status file.</summary>
     Digest Digest { get; }
+
+    /// <summary>
+    /// Reads like <see cref="IBlobSource.ReadAsync"/>, telling <paramref name="filled"/> as bytes arrive
+    /// how many from the start of <paramref name="destination"/> are in place, so the members at the
+    /// front of a long request are used before its end arrives. Quick callbacks only: they run on
+    /// the reading thread. This default tells once, at the end.
+    /// </summary>
+    async ValueTask ReadAsync(long offset, Memory<byte> destination, Action<int> filled, CancellationToken cancellationToken)
+    {
+        await ReadAsync(offset, destination, cancellationToken).ConfigureAwait(false);
+        filled(destination.Length);
+    }
 }
 
 /// <summary>A layer blob in a local file: the format library's positional file reader, plus the layer digest.</summary>

@@ -42,7 +42,15 @@ public interface IRangedBlob
     long Size { get; }
 
     /// <summary>Fills each range's buffer with the blob bytes at its offset; the buffer length is the range length.</summary>
-    Task ReadAsync(IReadOnlyList<BlobRange> ranges, CancellationToken cancellationToken = default);
+    Task ReadAsync(IReadOnlyList<BlobRange> ranges, CancellationToken cancellationToken = default) => ReadAsync(ranges, null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="ReadAsync(IReadOnlyList{BlobRange}, CancellationToken)"/>, telling <paramref name="filled"/>
+    /// as bytes arrive how many bytes of a range's buffer, from its start, are in place (they only
+    /// grow), so a caller can use the front of a long range before its end arrives. It runs on the
+    /// thread that reads the body, under a lock: it must be quick and must not call back in.
+    /// </summary>
+    Task ReadAsync(IReadOnlyList<BlobRange> ranges, Action<BlobRange, int>? filled, CancellationToken cancellationToken = default);
 
     /// <summary>Checks that the blob is still reachable (a two-byte read), re-resolving its location on failure.</summary>
     Task CheckAsync(CancellationToken cancellationToken = default);

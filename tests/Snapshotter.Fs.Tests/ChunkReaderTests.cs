@@ -112,6 +112,65 @@ public sealed class ChunkReaderTests
     }
 
     [Fact]
+    public async Task A_member_at_the_front_of_a_request_is_served_before_the_rest_of_the_body_arrives()
+    {
+        using var temp = new TempDirectory("fs-chunks");
+        var tar = new TarBuilder();
+        for (var i = 0; i < 4; i++)
+        {
+            tar.File($"f{i}", SampleLayers.Pattern(100_000, i));
+        }
+        var layer = await TestLayers.BuildAsync(tar.Build(), temp.Combine("layer.esgz"));
+        using var fixture = await ReaderFixture.OpenAsync(layer, 4 * 1024 * 1024, NoReadAhead);
+        var members = fixture.Tree.Members;
+        var first = fixture.Tree.Root.FindChild("f0"u8)!.Chunks[0];
+        var last = fixture.Tree.Root.FindChild("f3"u8)!.Chunks[0];
+        var firstMember = members.IndexOf(first.CompressedOffset);
+        fixture.Blob.HeadBytes = (int)(members.End(firstMember) - members.Offset(0));
+        fixture.Blob.TailGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var prefetch = fixture.Chunks.FetchMembersAsync(0, members.Count, FetchKind.Prefetch, 1, long.MaxValue, null, TestContext.Current.CancellationToken);
+        var buffer = new byte[100_000];
+        await fixture.Chunks.CopyAsync(first, 0, buffer, "f0", TestContext.Current.CancellationToken).AsTask().WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.Equal(SampleLayers.Pattern(100_000, 0), buffer);
+        Assert.False(prefetch.IsCompleted);
+        Assert.False(fixture.Chunks.TryCopyStored(last, 0, new byte[1]));
+
+        fixture.Blob.TailGate.SetResult();
+        Assert.Equal(members.TotalCompressedBytes, await prefetch);
+        Assert.True(fixture.Chunks.TryCopyStored(last, 0, buffer));
+        Assert.Equal(SampleLayers.Pattern(100_000, 3), buffer);
+        Assert.Equal(1, fixture.Statistics.BlobReads);
+    }
+
+    [Fact]
+    public async Task A_body_cut_after_its_first_members_keeps_them_and_fails_only_the_rest()
+    {
+        using var temp = new TempDirectory("fs-chunks");
+        var layer = await TestLayers.BuildAsync(new TarBuilder().File("f0", SampleLayers.Pattern(100_000, 0)).File("f1", SampleLayers.Pattern(100_000, 1)).Build(), temp.Combine("layer.esgz"));
+        using var fixture = await ReaderFixture.OpenAsync(layer, 4 * 1024 * 1024, NoReadAhead);
+        var members = fixture.Tree.Members;
+        var first = fixture.Tree.Root.FindChild("f0"u8)!.Chunks[0];
+        var second = fixture.Tree.Root.FindChild("f1"u8)!.Chunks[0];
+        fixture.Blob.HeadBytes = (int)(members.End(members.IndexOf(first.CompressedOffset)) - members.Offset(0));
+        fixture.Blob.TailGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var prefetch = fixture.Chunks.FetchMembersAsync(0, members.Count, FetchKind.Prefetch, 1, long.MaxValue, null, TestContext.Current.CancellationToken);
+        await ChunkReaderTests.WaitUntilAsync(() => fixture.Chunks.TryCopyStored(first, 0, new byte[1]));
+        var waiting = fixture.Chunks.CopyAsync(second, 0, new byte[10], "f1", TestContext.Current.CancellationToken).AsTask();
+        fixture.Blob.TailGate.SetException(new IOException("connection reset"));
+
+        Assert.Equal(0, await prefetch); // a failed request counts no bytes
+        Assert.Equal(Errno.EIO, (await Assert.ThrowsAsync<FuseException>(() => waiting)).Errno);
+        Assert.Equal(1, fixture.Statistics.ReadFailures);
+        Assert.True(fixture.Chunks.TryCopyStored(first, 0, new byte[1]));
+        fixture.Blob.TailGate = null;
+        var buffer = new byte[100_000];
+        await fixture.Chunks.CopyAsync(second, 0, buffer, "f1", TestContext.Current.CancellationToken);
+        Assert.Equal(SampleLayers.Pattern(100_000, 1), buffer);
+    }
+
+    [Fact]
     public async Task A_failed_verification_fails_every_waiter_and_is_counted_once()
     {
         using var temp = new TempDirectory("fs-chunks");
@@ -219,5 +278,29 @@ internal sealed class GatedBlob(byte[] bytes, Digest digest) : IBlob
             await gate.Task.WaitAsync(cancellationToken);
         }
         bytes.AsMemory((int)offset, destination.Length).CopyTo(destination);
+    }
+
+    /// <summary>
+    /// When set, a read of more than <see cref="HeadBytes"/> delivers (and reports) that many bytes at
+    /// once, then waits for this gate; a gate that faults cuts the body there.
+    /// </summary>
+    public TaskCompletionSource? TailGate { get; set; }
+
+    public int HeadBytes { get; set; }
+
+    public async ValueTask ReadAsync(long offset, Memory<byte> destination, Action<int> filled, CancellationToken cancellationToken)
+    {
+        if (TailGate is not { } tail || destination.Length <= HeadBytes)
+        {
+            await ReadAsync(offset, destination, cancellationToken);
+            filled(destination.Length);
+            return;
+        }
+        Interlocked.Increment(ref _reads);
+        bytes.AsMemory((int)offset, HeadBytes).CopyTo(destination);
+        filled(HeadBytes);
+        await tail.Task.WaitAsync(cancellationToken);
+        bytes.AsMemory((int)offset + HeadBytes, destination.Length - HeadBytes).CopyTo(destination[HeadBytes..]);
+        filled(destination.Length);
     }
 }

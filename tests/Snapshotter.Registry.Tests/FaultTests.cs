@@ -119,6 +119,34 @@ public sealed class FaultTests
     }
 
     [Fact]
+    public async Task Progress_of_a_range_grows_as_its_body_arrives_and_across_a_resumed_request()
+    {
+        var first = 1;
+        await using var server = await FaultServer.StartAsync(async context =>
+        {
+            if (Interlocked.Exchange(ref first, 0) == 1)
+            {
+                await CutShortAsync(context, 10_000, 3_000);
+                return;
+            }
+            await FaultServer.ServeRangesAsync(context, Blob);
+        });
+        using var client = Client();
+        var buffer = new byte[50_000];
+        var reports = new List<int>();
+        await client.OpenBlob(Repo(server), BlobDescriptor).ReadAsync([new BlobRange(10_000, buffer)], (range, filled) =>
+        {
+            Assert.Equal(10_000, range.Offset);
+            Assert.True(Blob.AsSpan(10_000, filled).SequenceEqual(buffer.AsSpan(0, filled)), "a reported byte is not in place");
+            reports.Add(filled);
+        }, Token);
+        Assert.Equal(Blob.AsSpan(10_000, 50_000).ToArray(), buffer);
+        Assert.Equal(reports.Order(), reports);
+        Assert.Contains(3_000, reports); // what the cut request delivered was reported before the rest was asked for
+        Assert.Equal(50_000, reports[^1]);
+    }
+
+    [Fact]
     public async Task A_multipart_body_cut_short_asks_again_only_for_what_is_missing()
     {
         var first = 1;

@@ -9,11 +9,14 @@ namespace Snapshotter.Registry.Blobs;
 internal sealed class RangeAssembler
 {
     private readonly Slot[] _slots;
+    private readonly Action<BlobRange, int>? _filled;
     private readonly Lock _lock = new();
 
-    public RangeAssembler(IEnumerable<BlobRange> ranges)
+    /// <param name="filled">Told each time a range's filled prefix grows (under the lock, in order per range).</param>
+    public RangeAssembler(IEnumerable<BlobRange> ranges, Action<BlobRange, int>? filled = null)
     {
         _slots = ranges.Where(r => r.Buffer.Length > 0).Select(r => new Slot(r)).OrderBy(s => s.Range.Offset).ToArray();
+        _filled = filled;
     }
 
     public bool IsComplete
@@ -59,6 +62,7 @@ internal sealed class RangeAssembler
                 var count = (int)(Math.Min(slot.Range.End, end) - next);
                 data.Slice((int)(next - offset), count).CopyTo(slot.Range.Buffer.Span[slot.Filled..]);
                 slot.Filled += count;
+                _filled?.Invoke(slot.Range, slot.Filled);
             }
         }
     }

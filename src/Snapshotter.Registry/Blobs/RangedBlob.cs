@@ -62,7 +62,9 @@ internal sealed class RangedBlob : IRangedBlob
         }
     }
 
-    public async Task ReadAsync(IReadOnlyList<BlobRange> ranges, CancellationToken cancellationToken = default)
+    public Task ReadAsync(IReadOnlyList<BlobRange> ranges, CancellationToken cancellationToken = default) => ReadAsync(ranges, null, cancellationToken);
+
+    public async Task ReadAsync(IReadOnlyList<BlobRange> ranges, Action<BlobRange, int>? filled, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(ranges);
         foreach (var range in ranges)
@@ -72,7 +74,7 @@ internal sealed class RangedBlob : IRangedBlob
                 throw new ArgumentOutOfRangeException(nameof(ranges), $"range [{range.Offset}, {range.End}) is outside blob {Digest} of {Size} bytes");
             }
         }
-        var assembler = new RangeAssembler(ranges);
+        var assembler = new RangeAssembler(ranges, filled);
         var failures = 0;
         var reResolved = 0;
         while (!assembler.IsComplete)
