@@ -41,6 +41,21 @@ public sealed class FaultTests
     private static bool IsBlob(HttpContext context) => context.Request.Path.StartsWithSegments("/v2/repo/blobs");
 
     /// <summary>Writes <paramref name="count"/> bytes of a 206 (or 200) answer promising more, then drops the connection.</summary>
+    /// <summary>A server whose first answer (a range from byte 10 000) stops after 3 000 bytes; later ones are whole.</summary>
+    private static Task<FaultServer> CutOnceAfter3000BytesAsync()
+    {
+        var first = 1;
+        return FaultServer.StartAsync(async context =>
+        {
+            if (Interlocked.Exchange(ref first, 0) == 1)
+            {
+                await CutShortAsync(context, 10_000, 3_000);
+                return;
+            }
+            await FaultServer.ServeRangesAsync(context, Blob);
+        });
+    }
+
     private static async Task CutShortAsync(HttpContext context, long first, int count, bool whole = false)
     {
         var response = context.Response;
@@ -100,16 +115,7 @@ public sealed class FaultTests
     [Fact]
     public async Task A_ranged_body_cut_short_is_resumed_from_the_first_missing_byte()
     {
-        var first = 1;
-        await using var server = await FaultServer.StartAsync(async context =>
-        {
-            if (Interlocked.Exchange(ref first, 0) == 1)
-            {
-                await CutShortAsync(context, 10_000, 3_000);
-                return;
-            }
-            await FaultServer.ServeRangesAsync(context, Blob);
-        });
+        await using var server = await CutOnceAfter3000BytesAsync();
         using var client = Client();
         var buffer = new byte[50_000];
         await client.OpenBlob(Repo(server), BlobDescriptor).ReadAsync([new BlobRange(10_000, buffer)], Token);
@@ -121,16 +127,7 @@ public sealed class FaultTests
     [Fact]
     public async Task Progress_of_a_range_grows_as_its_body_arrives_and_across_a_resumed_request()
     {
-        var first = 1;
-        await using var server = await FaultServer.StartAsync(async context =>
-        {
-            if (Interlocked.Exchange(ref first, 0) == 1)
-            {
-                await CutShortAsync(context, 10_000, 3_000);
-                return;
-            }
-            await FaultServer.ServeRangesAsync(context, Blob);
-        });
+        await using var server = await CutOnceAfter3000BytesAsync();
         using var client = Client();
         var buffer = new byte[50_000];
         var reports = new List<int>();
