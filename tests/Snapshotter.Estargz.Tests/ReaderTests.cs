@@ -141,6 +141,8 @@ public sealed class ReaderTests
         var reader = await EstargzReader.OpenAsync(source, blob.TocDigest, new EstargzReaderOptions { TailReadSize = 4096 }, Ct);
 
         Assert.Equal(2, source.Reads.Count);
+        // The second read ends where the first began: nothing is read twice.
+        Assert.Equal(source.Reads[0].Offset, source.Reads[1].Offset + source.Reads[1].Length);
         Assert.Equal(3000, reader.GetChildren("dir").Count);
         Assert.Equal(new byte[] { 77 }, await reader.ReadAllBytesAsync("dir/file-00077", Ct));
     }

@@ -91,8 +91,11 @@ public sealed class EstargzReader
         }
         else
         {
+            // Only the front of the TOC that the tail missed: the rest is already here.
             var buffer = new byte[tocEnd - tocOffset];
-            await ReadBlobAsync(source, tocOffset, buffer, cancellationToken).ConfigureAwait(false);
+            var missing = (int)(tailStart - tocOffset);
+            await ReadBlobAsync(source, tocOffset, buffer.AsMemory(0, missing), cancellationToken).ConfigureAwait(false);
+            tail.AsSpan(0, (int)(tocEnd - tailStart)).CopyTo(buffer.AsSpan(missing));
             member = buffer;
         }
 

@@ -7,9 +7,12 @@ public sealed record EstargzReaderOptions
 
     /// <summary>
     /// Bytes read from the end of the blob in the first read, besides the footer, in the hope
-    /// that the whole TOC member is among them (then opening takes a single ranged read).
+    /// that the whole TOC member is among them (then opening takes a single ranged read; else a
+    /// second one reads the front of the TOC the first missed). 512 KiB holds the TOC of a layer of
+    /// about 9,000 files; more costs every layer the transfer of bytes it does not need, and the
+    /// layers of one image open at once, on one link (docs/benchmarks.md, "Readiness, fourth round").
     /// </summary>
-    public int TailReadSize { get; init; } = 2 * 1024 * 1024;
+    public int TailReadSize { get; init; } = 512 * 1024;
 
     /// <summary>Largest TOC accepted, compressed or uncompressed; a 40,000-entry TOC is about 15 MiB.</summary>
     public int MaxTocSize { get; init; } = 256 * 1024 * 1024;
