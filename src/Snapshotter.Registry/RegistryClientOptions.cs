@@ -36,6 +36,13 @@ public sealed class RegistryClientOptions
 
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How long a blob that answered counts as reachable: <see cref="IRangedBlob.CheckAsync"/> within
+    /// it asks the registry nothing (stargz-snapshotter's <c>[blob] valid_interval</c>, 60 s). Zero:
+    /// every check asks.
+    /// </summary>
+    public TimeSpan BlobCheckInterval { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Requests in flight (headers and body) to one host at most.</summary>
     public int MaxConcurrentRequestsPerHost { get; set; } = 32;
 
@@ -56,6 +63,10 @@ public sealed class RegistryClientOptions
         if (MaxRetries < 0 || MaxConcurrentRequestsPerHost < 1)
         {
             throw new ArgumentException("MaxRetries must be >= 0 and MaxConcurrentRequestsPerHost >= 1");
+        }
+        if (BlobCheckInterval < TimeSpan.Zero)
+        {
+            throw new ArgumentException("BlobCheckInterval must not be negative");
         }
         if (MinRetryDelay < TimeSpan.Zero || MaxRetryDelay < MinRetryDelay)
         {

@@ -381,20 +381,23 @@ public sealed class OverlaySnapshotter : ISnapshotter, IDisposable
     private async Task<IReadOnlyList<SnapshotMount>> MountsOfAsync(SnapshotRecord record, CancellationToken cancellationToken)
     {
         var ancestors = _store.Read(t => t.Ancestors(record));
-        foreach (var ancestor in ancestors.Where(a => a.IsRemote))
-        {
-            var fs = FsPath(ancestor.Id);
-            try
-            {
-                await _remote.CheckAsync(fs, ancestor.Labels, cancellationToken);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                Log.CheckFailed(_logger, ancestor.Name, fs, e);
-                throw SnapshotException.Unavailable($"layer {ancestor.Name} is unavailable: {e.Message}", e);
-            }
-        }
+        // At once: each check may wait for a registry round trip.
+        await Task.WhenAll(ancestors.Where(a => a.IsRemote).Select(a => CheckRemoteAsync(a, cancellationToken)));
         return BuildMounts(record, ancestors);
+    }
+
+    private async Task CheckRemoteAsync(SnapshotRecord ancestor, CancellationToken cancellationToken)
+    {
+        var fs = FsPath(ancestor.Id);
+        try
+        {
+            await _remote.CheckAsync(fs, ancestor.Labels, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Log.CheckFailed(_logger, ancestor.Name, fs, e);
+            throw SnapshotException.Unavailable($"layer {ancestor.Name} is unavailable: {e.Message}", e);
+        }
     }
 
     private List<SnapshotMount> BuildMounts(SnapshotRecord record, IReadOnlyList<SnapshotRecord> ancestors)

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Time.Testing;
 using Snapshotter.Oci;
 
 namespace Snapshotter.Registry.Tests;
@@ -141,6 +142,31 @@ public sealed class FaultTests
         Assert.Equal(reports.Order(), reports);
         Assert.Contains(3_000, reports); // what the cut request delivered was reported before the rest was asked for
         Assert.Equal(50_000, reports[^1]);
+    }
+
+    [Fact]
+    public async Task A_blob_that_answered_within_the_check_interval_is_not_probed_again()
+    {
+        await using var server = await FaultServer.StartAsync(context => FaultServer.ServeRangesAsync(context, Blob));
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var client = Client(o => o.BlobCheckInterval = TimeSpan.FromSeconds(60), time);
+        var blob = client.OpenBlob(Repo(server), BlobDescriptor);
+
+        await blob.CheckAsync(Token); // never answered: probed
+        Assert.Single(server.Requests);
+        await blob.ReadAsync([new BlobRange(0, new byte[100])], Token);
+        time.Advance(TimeSpan.FromSeconds(59));
+        await blob.CheckAsync(Token);
+        Assert.Equal(2, server.Requests.Count);
+        time.Advance(TimeSpan.FromSeconds(2));
+        await blob.CheckAsync(Token); // 61 s since the read, 61 s since the probe's answer
+        Assert.Equal(3, server.Requests.Count);
+
+        using var always = Client(o => o.BlobCheckInterval = TimeSpan.Zero, time);
+        var probed = always.OpenBlob(Repo(server), BlobDescriptor);
+        await probed.CheckAsync(Token);
+        await probed.CheckAsync(Token);
+        Assert.Equal(5, server.Requests.Count);
     }
 
     [Fact]

@@ -14,6 +14,9 @@ internal sealed record RunRecord
 
     public required int Repetition { get; init; }
 
+    /// <summary>Wall-clock time the pull began, to line a run up with the daemon's and containerd's logs.</summary>
+    public DateTimeOffset? PullStartedAt { get; init; }
+
     public double? PullSeconds { get; init; }
 
     public double? StartSeconds { get; init; }

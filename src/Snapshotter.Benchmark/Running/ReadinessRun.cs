@@ -22,6 +22,7 @@ internal sealed class ReadinessRun(BenchmarkSettings settings, ColdEnvironment e
         }
         var bytesBefore = settings.LinkInterface is { } link ? HostInfo.ReceivedBytes(link) : 0;
         var pullStart = Stopwatch.GetTimestamp();
+        record = record with { PullStartedAt = DateTimeOffset.UtcNow };
         var started = false;
         try
         {

@@ -18,6 +18,9 @@ public sealed record RegistryConfig
     /// <summary>Requests in flight to one registry host at most.</summary>
     public int MaxConcurrentRequestsPerHost { get; init; } = 32;
 
+    /// <summary>How long a layer blob that answered counts as reachable when a container starts (no probe request).</summary>
+    public TimeSpan BlobCheckInterval { get; init; } = TimeSpan.FromSeconds(60);
+
     internal static RegistryConfig FromToml(TomlTable table, TomlValues values)
     {
         var config = new RegistryConfig();
@@ -29,6 +32,7 @@ public sealed record RegistryConfig
                 "request_timeout_seconds" => config with { RequestTimeout = values.Seconds(key, value) },
                 "max_retries" => config with { MaxRetries = (int)Math.Min(values.Integer(key, value), 100) },
                 "max_concurrent_requests_per_host" => config with { MaxConcurrentRequestsPerHost = (int)Math.Min(values.Integer(key, value, 1), 4096) },
+                "blob_check_interval_seconds" => config with { BlobCheckInterval = TimeSpan.FromSeconds(Math.Min(values.Integer(key, value), 86_400)) },
                 _ => throw values.Unknown(key),
             };
         }
@@ -53,5 +57,6 @@ public sealed record RegistryConfig
         RequestTimeout = RequestTimeout,
         MaxRetries = MaxRetries,
         MaxConcurrentRequestsPerHost = MaxConcurrentRequestsPerHost,
+        BlobCheckInterval = BlobCheckInterval,
     };
 }

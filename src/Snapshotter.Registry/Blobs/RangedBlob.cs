@@ -27,6 +27,7 @@ internal sealed class RangedBlob : IRangedBlob
     private int _endpointIndex;
     private Uri? _location;
     private volatile bool _singleRange;
+    private long _answeredAt = long.MinValue; // TimeProvider timestamp of the last complete answer
 
     public RangedBlob(RegistryTransport transport, IReadOnlyList<RegistryEndpoint> endpoints, string repository, Descriptor descriptor, ILogger logger)
     {
@@ -118,8 +119,14 @@ internal sealed class RangedBlob : IRangedBlob
         }
     }
 
+    /// <summary>Reachable if it answered within <see cref="RegistryClientOptions.BlobCheckInterval"/>; else a two-byte read.</summary>
     public async Task CheckAsync(CancellationToken cancellationToken = default)
     {
+        var answeredAt = Interlocked.Read(ref _answeredAt);
+        if (answeredAt != long.MinValue && _transport.Time.GetElapsedTime(answeredAt) < _transport.Options.BlobCheckInterval)
+        {
+            return;
+        }
         var probe = new BlobRange(0, new byte[Math.Min(2, Size)]);
         try
         {
@@ -212,6 +219,7 @@ internal sealed class RangedBlob : IRangedBlob
                 Remember(endpointIndex, registryUri, response.FinalUri);
             }
             await CopyBodyAsync(response, spans, assembler).ConfigureAwait(false);
+            Interlocked.Exchange(ref _answeredAt, _transport.Time.GetTimestamp());
             return Outcome.Done;
         }
     }
