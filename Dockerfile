@@ -13,7 +13,9 @@
 ARG DOTNET_VERSION=10.0
 
 # The SDK runs on the build machine's platform and publishes for the target's (cross-building
-# needs no emulation: the output is IL plus the target's native SQLite library).
+# needs no emulation: the output is IL precompiled by crossgen2, a cross compiler, for the target,
+# plus its native SQLite library). ReadyToRun: the first pull after a start does not wait for the
+# JIT (docs/benchmarks.md, "Readiness, fourth round").
 FROM --platform=$BUILDPLATFORM mcr.microsoft.com/dotnet/sdk:${DOTNET_VERSION} AS build
 ARG TARGETARCH
 WORKDIR /src
@@ -25,7 +27,7 @@ RUN --mount=type=cache,id=stargz-nuget,target=/root/.nuget/packages \
                estargz-tools:estargz \
                src/Snapshotter.Cli:stargzctl; do \
       dotnet publish "${app%%:*}" -c Release -a "$TARGETARCH" --self-contained false \
-        -o "/out/${app#*:}" -nologo; \
+        -p:PublishReadyToRun=true -o "/out/${app#*:}" -nologo; \
     done
 
 FROM mcr.microsoft.com/dotnet/aspnet:${DOTNET_VERSION}

@@ -69,9 +69,12 @@ stop_started_since() {
 }
 trap stop_started EXIT
 
-# publish PROJECT NAME: a framework-dependent build of an executable into artifacts/bin/NAME.
+# publish PROJECT NAME: a framework-dependent build of an executable into artifacts/bin/NAME,
+# precompiled (ReadyToRun) for this machine: a daemon's first pull does not wait for the JIT
+# (0.2-0.35 s of a cold pull, docs/benchmarks.md "Readiness, fourth round").
 publish() {
-  dotnet publish "$1" -c Release -o "artifacts/bin/$2" -nologo -v quiet >/dev/null
+  dotnet publish "$1" -c Release -o "artifacts/bin/$2" --use-current-runtime --self-contained false \
+    -p:PublishReadyToRun=true -nologo -v quiet >/dev/null
 }
 
 # start_registry DIR PORT: Debian's docker-registry (CNCF distribution) on 127.0.0.1:PORT.

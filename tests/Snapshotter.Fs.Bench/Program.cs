@@ -15,10 +15,12 @@ if (args.Length >= 3 && args[0] == "--mount")
     var digests = (await File.ReadAllTextAsync(args[1] + ".toc")).Split(' ');
     using var blob = new FileBlob(args[1], Snapshotter.Oci.Digest.Parse(digests[1]));
     var reader = await EstargzReader.OpenAsync(blob, Snapshotter.Oci.Digest.Parse(digests[0]));
+    using var operations = new OperationCounts();
     using var mount = await LayerMount.MountAsync(reader, blob, args[2], new LayerMountOptions { PassthroughDirectory = args.Length > 3 ? args[3] : null });
     Console.WriteLine($"mounted {args[1]} at {mount.MountPoint}; close stdin to unmount");
     await Console.In.ReadToEndAsync();
     Console.WriteLine($"{mount.Statistics.ReadRequests} READs, {mount.Statistics.ChunksDecompressed} chunks decompressed");
+    Console.WriteLine(operations);
     return;
 }
 var work = Path.GetFullPath(args.Length > 0 ? args[0] : "/tmp/fs-bench");
@@ -309,4 +311,40 @@ internal sealed class FsBench(string work, int bigMiB, int smallCount)
             disposable.Dispose();
         }
     }
+}
+
+/// <summary>FUSE requests served, by opcode, with the time the daemon spent on them (the "Snapshotter.Fuse" meter).</summary>
+internal sealed class OperationCounts : IDisposable
+{
+    private readonly System.Diagnostics.Metrics.MeterListener _listener = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (long Count, double Seconds)> _counts = new();
+
+    public OperationCounts()
+    {
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name == "Snapshotter.Fuse" && instrument.Name == "operation_duration")
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _listener.SetMeasurementEventCallback<double>((_, seconds, tags, _) =>
+        {
+            var opcode = "?";
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "opcode")
+                {
+                    opcode = tag.Value?.ToString() ?? "?";
+                }
+            }
+            _counts.AddOrUpdate(opcode, (1, seconds), (_, c) => (c.Count + 1, c.Seconds + seconds));
+        });
+        _listener.Start();
+    }
+
+    public override string ToString() => string.Join(", ", _counts.OrderByDescending(c => c.Value.Count)
+        .Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.Key} {c.Value.Count} ({c.Value.Seconds * 1000:F0} ms)")));
+
+    public void Dispose() => _listener.Dispose();
 }
