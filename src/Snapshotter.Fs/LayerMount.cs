@@ -19,35 +19,29 @@ public sealed class LayerMount : IDisposable
     private readonly FuseMount _mount;
     private readonly FuseServer _server;
     private readonly Passthrough? _passthrough;
-    private readonly IDisposable? _ownStore;
+    private readonly LayerContent _content;
     private readonly FuseHandover? _handover;
-    private readonly CancellationTokenSource _lifetime;
     private readonly ILogger _logger;
     private int _disposed;
 
-    private LayerMount(FuseMount mount, FuseServer server, Passthrough? passthrough, IDisposable? ownStore, FuseHandover? handover, LayerStatistics statistics,
-        Digest layer, CancellationTokenSource lifetime, Task prefetch, ILogger logger)
+    private LayerMount(FuseMount mount, FuseServer server, Passthrough? passthrough, LayerContent content, FuseHandover? handover, ILogger logger)
     {
         _mount = mount;
         _server = server;
         _passthrough = passthrough;
-        _ownStore = ownStore;
+        _content = content;
         _handover = handover;
-        Statistics = statistics;
-        LayerDigest = layer;
-        _lifetime = lifetime;
-        PrefetchCompletion = prefetch;
         _logger = logger;
     }
 
     /// <summary>Completes when the prefetch region is local (or failed: reads then fetch on demand); never faults.</summary>
-    public Task PrefetchCompletion { get; }
+    public Task PrefetchCompletion => _content.PrefetchCompletion;
 
     public string MountPoint => _mount.MountPoint;
 
-    public Digest LayerDigest { get; }
+    public Digest LayerDigest => _content.LayerDigest;
 
-    public LayerStatistics Statistics { get; }
+    public LayerStatistics Statistics => _content.Statistics;
 
     /// <summary>What INIT settled with the kernel (e.g. whether passthrough is available).</summary>
     public FuseConnectionParameters? Connection => _server.Connection;
@@ -68,25 +62,37 @@ public sealed class LayerMount : IDisposable
         ILoggerFactory? loggerFactory = null,
         CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(reader);
-        ArgumentNullException.ThrowIfNull(blob);
         ArgumentException.ThrowIfNullOrEmpty(mountPoint);
-        options ??= LayerMountOptions.Default;
+        var content = LayerContent.Open(reader, blob, options, loggerFactory);
+        try
+        {
+            return await MountAsync(content, mountPoint, loggerFactory, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            content.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Mounts <paramref name="content"/> at <paramref name="mountPoint"/> (an existing directory),
+    /// starts its prefetch if it has not started, and hands it to background fetch after it. The
+    /// mount owns the content from here on; when this throws, the caller still does.
+    /// </summary>
+    public static async Task<LayerMount> MountAsync(LayerContent content, string mountPoint, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        ArgumentException.ThrowIfNullOrEmpty(mountPoint);
         loggerFactory ??= NullLoggerFactory.Instance;
         var logger = loggerFactory.CreateLogger<LayerMount>();
-
-        options.Fetch.Validate();
+        var options = content.Options;
+        var blob = content.Blob;
         var started = Stopwatch.GetTimestamp();
-        var tree = LayerTree.Build(reader, options.OpaqueXattr);
-        var built = Stopwatch.GetTimestamp();
-        var statistics = new LayerStatistics(tree.Members.TotalCompressedBytes);
-        IChunkStore store = options.Cache is { } cache ? new CachedChunkStore(cache, blob.Digest)
-            : options.ChunkStore ?? new MemoryChunkStore(options.RecentChunkBytes);
-        var ownStore = store == options.ChunkStore ? null : (IDisposable)store;
-        var gate = options.Background?.Gate ?? new FetchGate();
-        var chunks = new ChunkReader(reader, blob, store, tree.Members, statistics, options.Fetch, gate, logger);
-        var passthrough = options.PassthroughDirectory is { } directory ? new Passthrough(Path.Combine(directory, blob.Digest.Hex + "-" + Guid.NewGuid().ToString("N")[..8]), chunks, blob.Digest, options.PassthroughBudget, logger) : null;
-        var fileSystem = new LayerFileSystem(tree, chunks, blob, statistics, options.AttributeTimeout, passthrough);
+        var passthrough = options.PassthroughDirectory is { } directory
+            ? new Passthrough(Path.Combine(directory, blob.Digest.Hex + "-" + Guid.NewGuid().ToString("N")[..8]), content.Chunks, blob.Digest, options.PassthroughBudget, logger)
+            : null;
+        var fileSystem = new LayerFileSystem(content.Tree, content.Chunks, blob, content.Statistics, options.AttributeTimeout, passthrough);
 
         // The tree, so node ids and handles, follow from the blob and the opaque xattr alone: a
         // connection that served the same identity can be served by this tree.
@@ -108,22 +114,19 @@ public sealed class LayerMount : IDisposable
                 SetReadAhead(mount.MountPoint, readAhead, blob.Digest, logger);
             }
             options.Handover?.Keep(mount.MountPoint, identity, mount.Device, server.Connection!);
-            Log.MountTimes(logger, blob.Digest, Stopwatch.GetElapsedTime(started, built).TotalMilliseconds, Stopwatch.GetElapsedTime(built, mounted).TotalMilliseconds,
+            Log.MountTimes(logger, blob.Digest, content.TreeMilliseconds, Stopwatch.GetElapsedTime(started, mounted).TotalMilliseconds,
                 Stopwatch.GetElapsedTime(mounted, initialized).TotalMilliseconds, Stopwatch.GetElapsedTime(initialized).TotalMilliseconds);
             if (inherited is null)
             {
-                Log.Mounted(logger, blob.Digest, mount.MountPoint, tree.Count, tree.TotalFileBytes);
+                Log.Mounted(logger, blob.Digest, mount.MountPoint, content.Tree.Count, content.Tree.TotalFileBytes);
             }
             else
             {
-                Log.Resumed(logger, blob.Digest, mount.MountPoint, tree.Count);
+                Log.Resumed(logger, blob.Digest, mount.MountPoint, content.Tree.Count);
             }
-            FsMetrics.Track(statistics, blob.Digest.ToString());
-            var lifetime = new CancellationTokenSource();
-            // Reads of a new layer are likely to follow: background fetch keeps off the link a while.
-            gate.Touch();
-            var prefetch = PrefetchThenBackgroundAsync(reader, chunks, gate, statistics, blob.Digest, options, logger, lifetime.Token);
-            return new LayerMount(mount, server, passthrough, ownStore, options.Handover, statistics, blob.Digest, lifetime, prefetch, logger);
+            FsMetrics.Track(content.Statistics, blob.Digest.ToString());
+            _ = content.BackgroundAfterPrefetchAsync();
+            return new LayerMount(mount, server, passthrough, content, options.Handover, logger);
         }
         catch
         {
@@ -133,57 +136,8 @@ public sealed class LayerMount : IDisposable
             inherited?.Device.Dispose();
             options.Handover?.Forget(mountPoint);
             passthrough?.Dispose();
-            ownStore?.Dispose();
             throw;
         }
-    }
-
-    /// <summary>
-    /// Fetches the prefetch region (what lies before <c>.prefetch.landmark</c>) as foreground work of
-    /// <paramref name="gate"/> (a container start waits for it), then hands the layer to background fetch.
-    /// </summary>
-    private static async Task PrefetchThenBackgroundAsync(EstargzReader reader, ChunkReader chunks, FetchGate gate, LayerStatistics statistics, Digest layer,
-        LayerMountOptions options, ILogger logger, CancellationToken lifetime)
-    {
-        await Task.Yield();
-        var end = PrefetchEnd(reader, chunks.Members, options.Prefetch);
-        if (end > 0)
-        {
-            var started = Stopwatch.GetTimestamp();
-            gate.Enter();
-            try
-            {
-                var bytes = await chunks.FetchMembersAsync(0, end, FetchKind.Prefetch, options.Fetch.PrefetchRequests, options.Fetch.MaxRequestBytes, null, lifetime).ConfigureAwait(false);
-                Log.Prefetched(logger, layer, bytes, end, Stopwatch.GetElapsedTime(started).TotalSeconds);
-            }
-            catch (OperationCanceledException) when (lifetime.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                Log.PrefetchFailed(logger, layer, e);
-            }
-            finally
-            {
-                gate.Exit(prefetch: true);
-            }
-        }
-        options.Background?.Enqueue(chunks, statistics, layer, lifetime);
-    }
-
-    /// <summary>How many members (from the start of the blob) prefetch covers.</summary>
-    internal static int PrefetchEnd(EstargzReader reader, MemberTable members, PrefetchOptions options)
-    {
-        if (!options.Enabled || reader.HasNoPrefetchLandmark)
-        {
-            return 0;
-        }
-        if (reader.PrefetchLandmarkOffset is { } landmark)
-        {
-            return members.CountBefore(landmark);
-        }
-        return options.SizeWithoutLandmark > 0 ? members.CountBefore(options.SizeWithoutLandmark) : 0;
     }
 
     /// <summary>Sets read_ahead_kb of the mount's bdi, found by its device number in /proc/self/mountinfo.</summary>
@@ -222,7 +176,6 @@ public sealed class LayerMount : IDisposable
         {
             Log.UnmountFailed(_logger, LayerDigest, MountPoint, e);
         }
-        _lifetime.Cancel();
         _server.Stop();
         _mount.Dispose();
         _handover?.Forget(MountPoint);
@@ -246,7 +199,6 @@ public sealed class LayerMount : IDisposable
         {
             return;
         }
-        _lifetime.Cancel();
         _server.StopForHandover();
         _mount.Device.Dispose(); // ours only: the store's duplicates keep the connection
         Release();
@@ -257,7 +209,6 @@ public sealed class LayerMount : IDisposable
     {
         FsMetrics.Untrack(Statistics);
         _passthrough?.Dispose();
-        _ownStore?.Dispose();
-        _lifetime.Dispose();
+        _content.Dispose();
     }
 }

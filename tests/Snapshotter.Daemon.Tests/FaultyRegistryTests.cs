@@ -96,8 +96,13 @@ public sealed class FaultyRegistryTests
     internal static async Task<(Digest Layer, Digest Toc)> PushImageAsync(string host, string name, IEnumerable<(string Path, byte[] Content)> files, TempDirectory directory) =>
         (await PushImageAsync(host, name, [files], directory))[0];
 
-    /// <summary>Builds an eStargz image of one layer per item of <paramref name="layers"/> (bottom first) and pushes it as &lt;host&gt;/&lt;name&gt;.</summary>
-    internal static async Task<IReadOnlyList<(Digest Layer, Digest Toc)>> PushImageAsync(string host, string name, IEnumerable<IEnumerable<(string Path, byte[] Content)>> layers, TempDirectory directory)
+    /// <summary>
+    /// Builds an eStargz image of one layer per item of <paramref name="layers"/> (bottom first) and
+    /// pushes it as &lt;host&gt;/&lt;name&gt;; the <paramref name="prioritized"/> files a layer holds go
+    /// before its prefetch landmark.
+    /// </summary>
+    internal static async Task<IReadOnlyList<(Digest Layer, Digest Toc)>> PushImageAsync(string host, string name, IEnumerable<IEnumerable<(string Path, byte[] Content)>> layers, TempDirectory directory,
+        IReadOnlyList<string>? prioritized = null)
     {
         using var client = new RegistryClient();
         var reference = ImageReference.Parse($"{host}/{name}");
@@ -112,7 +117,7 @@ public sealed class FaultyRegistryTests
             var layerPath = directory.Combine($"layer{built.Count}.esgz");
             await using (var output = File.Create(layerPath))
             {
-                built.Add(await EstargzBuilder.BuildAsync(new MemoryStream(tar.Build()), output, new EstargzBuildOptions { CompressionLevel = 1 }, Token));
+                built.Add(await EstargzBuilder.BuildAsync(new MemoryStream(tar.Build()), output, new EstargzBuildOptions { CompressionLevel = 1, PrioritizedFiles = prioritized ?? [], AllowPrioritizedNotFound = true }, Token));
             }
             var layer = built[^1];
             await client.PushBlobAsync(reference, new Descriptor { MediaType = MediaTypes.OciLayerGzip, Digest = layer.BlobDigest, Size = layer.CompressedSize }, () => File.OpenRead(layerPath), cancellationToken: Token);

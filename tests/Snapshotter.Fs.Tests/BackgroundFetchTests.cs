@@ -152,26 +152,26 @@ public sealed class BackgroundFetchTests
 
         using var withLandmark = await ReaderFixture.OpenAsync(prioritized, 1 << 20, FetchOptions.Default);
         var reader = await EstargzReader.OpenAsync(withLandmark.Blob, prioritized.TocDigest, cancellationToken: TestContext.Current.CancellationToken);
-        var end = LayerMount.PrefetchEnd(reader, withLandmark.Tree.Members, PrefetchOptions.Default);
+        var end = LayerContent.PrefetchEnd(reader, withLandmark.Tree.Members, PrefetchOptions.Default);
         Assert.Equal(2, end);
         var prefetched = Enumerable.Range(0, end).Select(m => withLandmark.Tree.Members.Chunks(m)[0].Path).ToList();
         Assert.Equal(["f05", "f03"], prefetched);
-        Assert.Equal(0, LayerMount.PrefetchEnd(reader, withLandmark.Tree.Members, PrefetchOptions.Default with { Enabled = false }));
+        Assert.Equal(0, LayerContent.PrefetchEnd(reader, withLandmark.Tree.Members, PrefetchOptions.Default with { Enabled = false }));
 
         // The converter marks a layer without prioritized files with .no.prefetch.landmark: nothing, whatever the size.
         using var noPrefetch = await ReaderFixture.OpenAsync(plain, 1 << 20, FetchOptions.Default);
         var noReader = await EstargzReader.OpenAsync(noPrefetch.Blob, plain.TocDigest, cancellationToken: TestContext.Current.CancellationToken);
         Assert.True(noReader.HasNoPrefetchLandmark);
-        Assert.Equal(0, LayerMount.PrefetchEnd(noReader, noPrefetch.Tree.Members, PrefetchOptions.Default with { SizeWithoutLandmark = long.MaxValue }));
+        Assert.Equal(0, LayerContent.PrefetchEnd(noReader, noPrefetch.Tree.Members, PrefetchOptions.Default with { SizeWithoutLandmark = long.MaxValue }));
 
         // A layer with no landmark at all (older stargz) prefetches the configured size (rpull's stargz.prefetch label).
         var bare = TestLayers.EditToc(plain, toc => toc.Entries.Remove(toc.Entries.Single(e => e.Name == EstargzConstants.NoPrefetchLandmark)), temp.Combine("bare.esgz"));
         using var withoutLandmark = await ReaderFixture.OpenAsync(bare, 1 << 20, FetchOptions.Default);
         var bareReader = await EstargzReader.OpenAsync(withoutLandmark.Blob, bare.TocDigest, cancellationToken: TestContext.Current.CancellationToken);
         var members = withoutLandmark.Tree.Members;
-        Assert.Equal(0, LayerMount.PrefetchEnd(bareReader, members, PrefetchOptions.Default));
-        Assert.Equal(3, LayerMount.PrefetchEnd(bareReader, members, PrefetchOptions.Default with { SizeWithoutLandmark = members.Offset(3) }));
-        Assert.Equal(members.Count, LayerMount.PrefetchEnd(bareReader, members, PrefetchOptions.Default with { SizeWithoutLandmark = long.MaxValue }));
+        Assert.Equal(0, LayerContent.PrefetchEnd(bareReader, members, PrefetchOptions.Default));
+        Assert.Equal(3, LayerContent.PrefetchEnd(bareReader, members, PrefetchOptions.Default with { SizeWithoutLandmark = members.Offset(3) }));
+        Assert.Equal(members.Count, LayerContent.PrefetchEnd(bareReader, members, PrefetchOptions.Default with { SizeWithoutLandmark = long.MaxValue }));
     }
 
     private static byte[] Tar()

@@ -47,7 +47,7 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         _logger = loggerFactory.CreateLogger<EstargzRemoteFileSystem>();
         _mountOptions = mountOptions ?? LayerMountOptions.Default;
         _tails = tails;
-        _preOpener = new LayerPreOpener(registry, _logger);
+        _preOpener = new LayerPreOpener(registry, (reader, blob) => LayerContent.Open(reader, blob, _mountOptions, _loggerFactory), _logger);
     }
 
     /// <summary>The mountpoints currently served.</summary>
@@ -79,6 +79,13 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         if (await _preOpener.TakeAsync(layerDigest, tocDigest, cancellationToken).ConfigureAwait(false) is { } preOpened)
         {
             SaveTail(layerDigest, preOpened.Tail);
+            // Built with the daemon's options; a layer whose labels ask for other ones (rpull's prefetch size) is built again.
+            if (ReferenceEquals(OptionsFor(labels), _mountOptions))
+            {
+                await MountContentAsync(mountpoint, reference, preOpened.Content, preOpened.Blob, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            preOpened.Content.Dispose();
             await MountReaderAsync(mountpoint, labels, reference, preOpened.Reader, preOpened.Blob, cancellationToken).ConfigureAwait(false);
             return;
         }
@@ -150,6 +157,26 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
     {
         // LayerMount leaves nothing mounted when it throws.
         var mount = await LayerMount.MountAsync(reader, blob, mountpoint, OptionsFor(labels), _loggerFactory, cancellationToken).ConfigureAwait(false);
+        Register(mountpoint, reference, mount, blob);
+    }
+
+    private async Task MountContentAsync(string mountpoint, ImageReference reference, LayerContent content, RegistryLayerBlob blob, CancellationToken cancellationToken)
+    {
+        LayerMount mount;
+        try
+        {
+            mount = await LayerMount.MountAsync(content, mountpoint, _loggerFactory, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            content.Dispose();
+            throw;
+        }
+        Register(mountpoint, reference, mount, blob);
+    }
+
+    private void Register(string mountpoint, ImageReference reference, LayerMount mount, RegistryLayerBlob blob)
+    {
         if (!_mounts.TryAdd(mountpoint, new Layer(mount, blob)))
         {
             mount.Dispose();

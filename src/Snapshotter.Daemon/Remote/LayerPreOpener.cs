@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Snapshotter.Estargz;
+using Snapshotter.Fs;
 using Snapshotter.Oci;
 using Snapshotter.Registry;
 
@@ -7,10 +8,11 @@ namespace Snapshotter.Daemon.Remote;
 
 /// <summary>
 /// Opens an image's other eStargz layers (footer and TOC fetched, verified against the TOC digest
-/// annotation of the manifest, parsed) in parallel as soon as its first layer is mounted.
-/// containerd prepares the layers one after the other, each waiting for its mount; with this a
-/// later mount finds its reader ready instead of paying its own round trips. A reader nobody
-/// takes within <see cref="Lifetime"/> is dropped.
+/// annotation of the manifest, parsed, the layer's tree built) in parallel as soon as its first
+/// layer is mounted, and starts their prefetch. containerd prepares the layers one after the
+/// other, each waiting for its mount; with this a later mount finds its layer ready and its
+/// prefetch under way instead of paying its own round trips and starting its transfer late. A
+/// layer nobody takes within <see cref="Lifetime"/> is dropped, its fetches stopped.
 /// </summary>
 internal sealed class LayerPreOpener : IDisposable
 {
@@ -18,15 +20,18 @@ internal sealed class LayerPreOpener : IDisposable
     private const int MaxParallel = 4;
 
     private readonly IRegistryClient _registry;
+    private readonly Func<EstargzReader, RegistryLayerBlob, LayerContent> _prepare;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<Digest, Opening> _openings = new();
     private readonly SemaphoreSlim _parallel = new(MaxParallel);
     private readonly CancellationTokenSource _stopping = new();
 
-    public LayerPreOpener(IRegistryClient registry, ILogger logger, TimeProvider? time = null)
+    /// <param name="prepare">Builds an opened layer's content, as its mount will use it.</param>
+    public LayerPreOpener(IRegistryClient registry, Func<EstargzReader, RegistryLayerBlob, LayerContent> prepare, ILogger logger, TimeProvider? time = null)
     {
         _registry = registry;
+        _prepare = prepare;
         _logger = logger;
         _time = time ?? TimeProvider.System;
     }
@@ -56,8 +61,13 @@ internal sealed class LayerPreOpener : IDisposable
     /// </summary>
     public async Task<OpenedLayer?> TakeAsync(Digest layer, Digest toc, CancellationToken cancellationToken)
     {
-        if (!_openings.TryRemove(layer, out var opening) || opening.Toc != toc || opening.Task is null)
+        if (!_openings.TryRemove(layer, out var opening))
         {
+            return null;
+        }
+        if (opening.Toc != toc || opening.Task is null)
+        {
+            Discard(opening);
             return null;
         }
         try
@@ -79,7 +89,10 @@ internal sealed class LayerPreOpener : IDisposable
             var blob = new RegistryLayerBlob(_registry.OpenBlob(reference, layer));
             var recording = new TailRecordingBlob(blob, null);
             var reader = await EstargzReader.OpenAsync(recording, toc, cancellationToken: _stopping.Token).ConfigureAwait(false);
-            return new OpenedLayer(reader, blob, recording.Seal());
+            var tail = recording.Seal();
+            var content = _prepare(reader, blob);
+            _ = content.StartPrefetch(); // its mount waits for it like for its own
+            return new OpenedLayer(reader, blob, tail, content);
         }
         finally
         {
@@ -91,17 +104,27 @@ internal sealed class LayerPreOpener : IDisposable
     {
         foreach (var (digest, opening) in _openings)
         {
-            if (_time.GetElapsedTime(opening.At) > Lifetime)
+            if (_time.GetElapsedTime(opening.At) > Lifetime && _openings.TryRemove(digest, out _))
             {
-                _openings.TryRemove(digest, out _);
+                Discard(opening);
             }
         }
     }
 
+    /// <summary>Stops the fetches of a layer nobody will take.</summary>
+    private static void Discard(Opening opening) =>
+        opening.Task?.ContinueWith(t => t.Result.Content.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+
     public void Dispose()
     {
         _stopping.Cancel();
-        _openings.Clear();
+        foreach (var digest in _openings.Keys)
+        {
+            if (_openings.TryRemove(digest, out var opening))
+            {
+                Discard(opening);
+            }
+        }
     }
 
     private sealed class Opening(Digest toc, long at)
@@ -112,5 +135,5 @@ internal sealed class LayerPreOpener : IDisposable
     }
 }
 
-/// <summary>A layer's reader, the blob it reads and what opening it read (for <see cref="LayerTails"/>).</summary>
-internal sealed record OpenedLayer(EstargzReader Reader, RegistryLayerBlob Blob, RecordedTail Tail);
+/// <summary>A layer's reader, the blob it reads, what opening it read (for <see cref="LayerTails"/>) and its content, prefetch started; the taker owns the content.</summary>
+internal sealed record OpenedLayer(EstargzReader Reader, RegistryLayerBlob Blob, RecordedTail Tail, LayerContent Content);

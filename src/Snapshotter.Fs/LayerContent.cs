@@ -1,0 +1,178 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using System.Diagnostics;
+using Snapshotter.Estargz;
+using Snapshotter.Fs.Fetching;
+using Snapshotter.Oci;
+
+namespace Snapshotter.Fs;
+
+/// <summary>
+/// What a layer is besides its mount: the inode tree built from the reader's TOC, the chunk store
+/// and the verified chunk reader, and the layer's prefetch. It can exist before the layer is
+/// mounted, so that an image's other layers start their prefetch while containerd is still
+/// preparing the first ones; <see cref="LayerMount.MountAsync(LayerContent, string, ILoggerFactory?, CancellationToken)"/>
+/// then serves it, and owns it from then on. Background fetch starts only once it is mounted.
+/// Disposing it stops its fetches.
+/// </summary>
+public sealed class LayerContent : IDisposable
+{
+    private readonly IDisposable? _ownStore;
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly Lock _lock = new();
+    private readonly ILogger _logger;
+    private Task? _prefetch;
+    private int _disposed;
+
+    private LayerContent(EstargzReader reader, IBlob blob, LayerMountOptions options, LayerTree tree, IChunkStore store, IDisposable? ownStore, ILogger logger, double treeMilliseconds)
+    {
+        Reader = reader;
+        Blob = blob;
+        Options = options;
+        Tree = tree;
+        _ownStore = ownStore;
+        _logger = logger;
+        TreeMilliseconds = treeMilliseconds;
+        Statistics = new LayerStatistics(tree.Members.TotalCompressedBytes);
+        Gate = options.Background?.Gate ?? new FetchGate();
+        Chunks = new ChunkReader(reader, blob, store, tree.Members, Statistics, options.Fetch, Gate, logger);
+    }
+
+    public Digest LayerDigest => Blob.Digest;
+
+    public LayerStatistics Statistics { get; }
+
+    /// <summary>Completes when the prefetch region is local (or failed: reads then fetch on demand); never faults. Not started: completed.</summary>
+    public Task PrefetchCompletion
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _prefetch ?? Task.CompletedTask;
+            }
+        }
+    }
+
+    internal EstargzReader Reader { get; }
+
+    internal IBlob Blob { get; }
+
+    internal LayerMountOptions Options { get; }
+
+    internal LayerTree Tree { get; }
+
+    internal ChunkReader Chunks { get; }
+
+    internal FetchGate Gate { get; }
+
+    internal double TreeMilliseconds { get; }
+
+    internal CancellationToken Lifetime => _lifetime.Token;
+
+    /// <summary>Builds the layer's tree and chunk reader; fetches nothing yet. <paramref name="blob"/> must be the blob the reader was opened on.</summary>
+    public static LayerContent Open(EstargzReader reader, IBlob blob, LayerMountOptions? options = null, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        ArgumentNullException.ThrowIfNull(blob);
+        options ??= LayerMountOptions.Default;
+        options.Fetch.Validate();
+        var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<LayerMount>();
+        var started = Stopwatch.GetTimestamp();
+        var tree = LayerTree.Build(reader, options.OpaqueXattr);
+        var treeMilliseconds = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        IChunkStore store = options.Cache is { } cache ? new CachedChunkStore(cache, blob.Digest)
+            : options.ChunkStore ?? new MemoryChunkStore(options.RecentChunkBytes);
+        var ownStore = store == options.ChunkStore ? null : (IDisposable)store;
+        return new LayerContent(reader, blob, options, tree, store, ownStore, logger, treeMilliseconds);
+    }
+
+    /// <summary>Whether the layer has a prefetch region (what lies before <c>.prefetch.landmark</c>, or the configured size without one).</summary>
+    public bool HasPrefetch => PrefetchEnd(Reader, Tree.Members, Options.Prefetch) > 0;
+
+    /// <summary>Starts fetching the prefetch region, once; later calls return the same task (<see cref="PrefetchCompletion"/>).</summary>
+    public Task StartPrefetch()
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed != 0, this);
+            if (_prefetch is null)
+            {
+                // Reads of a new layer are likely to follow: background fetch keeps off the link a while.
+                Gate.Touch();
+                _prefetch = PrefetchAsync(_lifetime.Token);
+            }
+            return _prefetch;
+        }
+    }
+
+    /// <summary>Hands the layer to background fetch once its prefetch is done (the mount calls this).</summary>
+    internal async Task BackgroundAfterPrefetchAsync()
+    {
+        await StartPrefetch().ConfigureAwait(false);
+        if (!_lifetime.IsCancellationRequested)
+        {
+            Options.Background?.Enqueue(Chunks, Statistics, LayerDigest, _lifetime.Token);
+        }
+    }
+
+    /// <summary>
+    /// Fetches the prefetch region as foreground work of the gate (a container start may wait
+    /// for it; background fetch keeps off the link meanwhile).
+    /// </summary>
+    private async Task PrefetchAsync(CancellationToken lifetime)
+    {
+        await Task.Yield();
+        var end = PrefetchEnd(Reader, Tree.Members, Options.Prefetch);
+        if (end == 0)
+        {
+            return;
+        }
+        var started = Stopwatch.GetTimestamp();
+        Gate.Enter();
+        try
+        {
+            var bytes = await Chunks.FetchMembersAsync(0, end, FetchKind.Prefetch, Options.Fetch.PrefetchRequests, Options.Fetch.MaxRequestBytes, null, lifetime).ConfigureAwait(false);
+            Log.Prefetched(_logger, LayerDigest, bytes, end, Stopwatch.GetElapsedTime(started).TotalSeconds);
+        }
+        catch (OperationCanceledException) when (lifetime.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            Log.PrefetchFailed(_logger, LayerDigest, e);
+        }
+        finally
+        {
+            Gate.Exit(prefetch: true);
+        }
+    }
+
+    /// <summary>How many members (from the start of the blob) prefetch covers.</summary>
+    internal static int PrefetchEnd(EstargzReader reader, MemberTable members, PrefetchOptions options)
+    {
+        if (!options.Enabled || reader.HasNoPrefetchLandmark)
+        {
+            return 0;
+        }
+        if (reader.PrefetchLandmarkOffset is { } landmark)
+        {
+            return members.CountBefore(landmark);
+        }
+        return options.SizeWithoutLandmark > 0 ? members.CountBefore(options.SizeWithoutLandmark) : 0;
+    }
+
+    /// <summary>Stops the layer's fetches and lets go of its store.</summary>
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_disposed++ != 0)
+            {
+                return;
+            }
+        }
+        _lifetime.Cancel(); // not disposed: a fetch finishing may still ask for its token
+        _ownStore?.Dispose();
+    }
+}
