@@ -87,8 +87,9 @@ public sealed class LayerContent : IDisposable
         return new LayerContent(reader, blob, options, tree, store, ownStore, logger, treeMilliseconds);
     }
 
-    /// <summary>Whether the layer has a prefetch region (what lies before <c>.prefetch.landmark</c>, or the configured size without one).</summary>
-    public bool HasPrefetch => PrefetchEnd(Reader, Tree.Members, Options.Prefetch) > 0;
+    /// <summary>Whether <paramref name="other"/> would prefetch the same members of this layer as its own options do.</summary>
+    public bool PrefetchesAlike(PrefetchOptions other) =>
+        PrefetchEnd(Reader, Tree.Members, other) == PrefetchEnd(Reader, Tree.Members, Options.Prefetch);
 
     /// <summary>Starts fetching the prefetch region, once; later calls return the same task (<see cref="PrefetchCompletion"/>).</summary>
     public Task StartPrefetch()

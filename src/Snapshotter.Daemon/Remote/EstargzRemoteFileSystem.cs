@@ -79,8 +79,9 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         if (await _preOpener.TakeAsync(layerDigest, tocDigest, cancellationToken).ConfigureAwait(false) is { } preOpened)
         {
             SaveTail(layerDigest, preOpened.Tail);
-            // Built with the daemon's options; a layer whose labels ask for other ones (rpull's prefetch size) is built again.
-            if (ReferenceEquals(OptionsFor(labels), _mountOptions))
+            // Built with the daemon's options. rpull's prefetch size label changes them only for a
+            // layer without a landmark; one whose prefetch it changes is built again.
+            if (preOpened.Content.PrefetchesAlike(OptionsFor(labels).Prefetch))
             {
                 await MountContentAsync(mountpoint, reference, preOpened.Content, preOpened.Blob, cancellationToken).ConfigureAwait(false);
                 return;
