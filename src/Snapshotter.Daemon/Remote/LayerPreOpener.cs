@@ -74,7 +74,12 @@ internal sealed class LayerPreOpener : IDisposable
         {
             return await opening.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            Discard(opening); // the mount gave up: nobody will take it
+            throw;
+        }
+        catch (Exception e)
         {
             RemoteLog.PreOpenFailed(_logger, layer.ToString(), e.Message);
             return null;
