@@ -141,7 +141,11 @@ internal sealed class LayerTree
         TotalFileBytes = totalFileBytes;
         StatusDirectory = statusDirectory;
         StatusFile = statusFile;
+        HasXattrs = byIno.Any(node => node is not null && node.Xattrs.Length > 0);
     }
+
+    /// <summary>Whether any entry has an extended attribute (from the TOC, or the opaque marker of a whiteout).</summary>
+    public bool HasXattrs { get; }
 
     public Node Root { get; }
 

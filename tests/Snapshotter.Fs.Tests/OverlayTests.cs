@@ -11,6 +11,7 @@ public sealed class OverlayTests
     {
         Requirements.Root();
         Requirements.Fuse();
+        Requirements.Tool("getfattr", "attr");
         using var temp = new TempDirectory("fs-overlay");
         var lower = new TarBuilder()
             .Directory("a/").File("a/keep", "keep\n").File("a/gone", "gone\n")
@@ -45,6 +46,13 @@ public sealed class OverlayTests
             // The lower layer alone still has everything.
             Assert.True(File.Exists(Path.Combine(lowerMount.Path, "a/gone")));
             Assert.True(File.Exists(Path.Combine(lowerMount.Path, "b/sub/old2")));
+            // A layer without extended attributes lets the kernel answer for it (overlayfs asks
+            // each lower entry for its opaque, redirect and metacopy attributes); one with them answers.
+            var none = await ProcessRunner.RunAsync("getfattr", ["-n", "trusted.overlay.opaque", Path.Combine(lowerMount.Path, "b")], TimeSpan.FromSeconds(30), cancellationToken: TestContext.Current.CancellationToken);
+            Assert.NotEqual(0, none.ExitCode);
+            Assert.Contains("Operation not supported", none.StandardError, StringComparison.Ordinal);
+            var opaque = await ProcessRunner.RunAsync("getfattr", ["-n", "trusted.overlay.opaque", "--only-values", Path.Combine(upperMount.Path, "b")], TimeSpan.FromSeconds(30), cancellationToken: TestContext.Current.CancellationToken);
+            Assert.Equal("y", opaque.EnsureSuccess().StandardOutput);
         }
         finally
         {
