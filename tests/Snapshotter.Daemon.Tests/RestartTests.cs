@@ -81,7 +81,8 @@ public sealed partial class RestartTests
             var busybox = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync("/bin/busybox", Token)));
             var blobHashes = HashesOf(output, "/www/blob.bin");
             var busyboxHashes = HashesOf(output, "/bin/busybox");
-            Assert.Equal(Rounds(output) + 1, blobHashes.Count);
+            // Rounds 0..N printed "round N"; the kill may land after a round's hashes and before its "round" line.
+            Assert.InRange(blobHashes.Count, Rounds(output) + 1, Rounds(output) + 2);
             Assert.Single(blobHashes.Distinct());
             Assert.All(busyboxHashes, h => Assert.Equal(busybox, h));
         }
