@@ -145,12 +145,7 @@ internal sealed class ChunkReader
             while (cursor < end && span is null)
             {
                 // Members already in the store count as local (a cache from an earlier run).
-                var stored = true;
-                foreach (var chunk in _members.Chunks(cursor))
-                {
-                    stored &= _store.Contains(chunk.Chunk.Digest);
-                }
-                if (stored)
+                if (AllStored(cursor))
                 {
                     MarkLocal(cursor++);
                     continue;
