@@ -42,7 +42,7 @@ public interface IRangedBlob
     long Size { get; }
 
     /// <summary>Fills each range's buffer with the blob bytes at its offset; the buffer length is the range length.</summary>
-    Task ReadAsync(IReadOnlyList<BlobRange> ranges, CancellationToken cancellationToken = default) => ReadAsync(ranges, null, cancellationToken);
+    Task ReadAsync(IReadOnlyList<BlobRange> ranges, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// As <see cref="ReadAsync(IReadOnlyList{BlobRange}, CancellationToken)"/>, telling <paramref name="filled"/>
