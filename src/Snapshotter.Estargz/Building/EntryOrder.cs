@@ -2,7 +2,8 @@ namespace Snapshotter.Estargz;
 
 /// <summary>
 /// Puts prioritized files first (with the directories above them and, for hardlinks, their
-/// targets, so the tar still extracts), then the landmark, then everything else in input order.
+/// targets, so the tar still extracts; with recorded reads, only the files that were read), then
+/// the landmark, then everything else in input order.
 /// Entries named like the TOC or a landmark are dropped: converting an eStargz again must not
 /// duplicate them.
 /// </summary>
@@ -21,6 +22,7 @@ internal static class EntryOrder
         }
         var moved = new HashSet<TarItem>(ReferenceEqualityComparer.Instance);
         var front = new List<TarItem>();
+        var reads = new ReadPlan(options.PrioritizedReads);
         foreach (var requested in options.PrioritizedFiles)
         {
             // Prioritized paths are paths inside the container (e.g. recorded "/bin/sh"), so a leading "/" is the layer root.
@@ -32,6 +34,10 @@ internal static class EntryOrder
                     continue;
                 }
                 throw new FileNotFoundException($"prioritized file '{EntryNames.Printable(requested)}' is not in the layer", requested);
+            }
+            if (item.Type == TocEntryTypes.Regular && !reads.WasRead(item.CanonicalName, item.Size))
+            {
+                continue;
             }
             Move(item, byName, moved, front, depth: 0);
         }

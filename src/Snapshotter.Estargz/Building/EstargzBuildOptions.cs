@@ -21,6 +21,15 @@ public sealed record EstargzBuildOptions
     /// <summary>Files to put first, in this order (the order the workload touches them), followed by <c>.prefetch.landmark</c>.</summary>
     public IReadOnlyList<string> PrioritizedFiles { get; init; } = [];
 
+    /// <summary>
+    /// The byte ranges of each file that the recorded workload read (layer paths, as in
+    /// <see cref="PrioritizedFiles"/>), or null when the record has none (a plain list, or
+    /// ctr-remote's). When set, a prioritized regular file that was not read stays where it is (the
+    /// workload only looked it up), and a read one is cut into chunks at the edges of its ranges, the
+    /// chunks holding read bytes marked <c>prefetch</c> in the TOC (docs/estargz.md).
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<FileRange>>? PrioritizedReads { get; init; }
+
     /// <summary>Skip prioritized files the layer does not contain instead of failing.</summary>
     public bool AllowPrioritizedNotFound { get; init; }
 

@@ -8,6 +8,7 @@ namespace Snapshotter.Estargz;
 /// </summary>
 internal sealed class MemberPlanner(EstargzBuildOptions options, Toc toc)
 {
+    private readonly ReadPlan _reads = new(options.PrioritizedReads);
     private readonly Dictionary<long, string> _lastUserNames = [];
     private readonly Dictionary<long, string> _lastGroupNames = [];
     private MemberPlan _current = new();
@@ -56,7 +57,7 @@ internal sealed class MemberPlanner(EstargzBuildOptions options, Toc toc)
             return [];
         }
         entry.Size = item.Size;
-        return AddPayload(entry, item.Size, (member, offset, length) => member.AddSpoolRange(item.DataOffset + offset, length));
+        return AddPayload(entry, item.Size, _reads.Chunks(item.CanonicalName, item.Size, options.ChunkSize), (member, offset, length) => member.AddSpoolRange(item.DataOffset + offset, length));
     }
 
     private List<MemberPlan> AddLandmark(string name)
@@ -65,10 +66,10 @@ internal sealed class MemberPlanner(EstargzBuildOptions options, Toc toc)
         TarHeader.WriteRegularFileHeader(header, name, 0x1a4, 1);
         _current.AddBytes(header);
         var entry = new TocEntry { Name = name, Type = TocEntryTypes.Regular, Size = 1, Mode = 0x1a4 };
-        return AddPayload(entry, 1, (member, _, _) => member.AddBytes([EstargzConstants.LandmarkContent]));
+        return AddPayload(entry, 1, [(1, false)], (member, _, _) => member.AddBytes([EstargzConstants.LandmarkContent]));
     }
 
-    private List<MemberPlan> AddPayload(TocEntry entry, long size, Action<MemberPlan, long, long> addData)
+    private List<MemberPlan> AddPayload(TocEntry entry, long size, IEnumerable<(long Length, bool Read)> chunks, Action<MemberPlan, long, long> addData)
     {
         toc.Entries.Add(entry);
         var completed = new List<MemberPlan>();
@@ -77,14 +78,12 @@ internal sealed class MemberPlanner(EstargzBuildOptions options, Toc toc)
             entry.Digest = Snapshotter.Oci.Digest.Compute([]).Value;
             return completed;
         }
-        var chunkSize = (long)options.ChunkSize;
-        var chunkCount = checked((int)((size + chunkSize - 1) / chunkSize));
-        var file = new FileDigest(entry, chunkCount);
+        var pieces = chunks.ToList();
+        var file = new FileDigest(entry, pieces.Count);
         long written = 0;
         var chunkEntry = entry;
-        while (written < size)
+        foreach (var (length, read) in pieces)
         {
-            var length = Math.Min(chunkSize, size - written);
             if (!SharesCurrentMember(size))
             {
                 if (!_current.IsEmpty)
@@ -93,13 +92,15 @@ internal sealed class MemberPlanner(EstargzBuildOptions options, Toc toc)
                 }
                 _current = new MemberPlan();
             }
-            // As in Go: the size is written for every chunk but a shorter last one, whose 0 means "to the end".
-            chunkEntry.ChunkSize = length == chunkSize ? chunkSize : 0;
+            // As in Go: the size is written for every chunk but a last one shorter than the chunk size, whose 0 means "to the end".
+            var last = written + length == size;
+            chunkEntry.ChunkSize = last && length != options.ChunkSize ? 0 : length;
             chunkEntry.ChunkOffset = written;
+            chunkEntry.Prefetch = read;
             _current.BeginPayload(chunkEntry, file, length);
             addData(_current, written, length);
             written += length;
-            if (written < size)
+            if (!last)
             {
                 chunkEntry = new TocEntry { Name = entry.Name, Type = TocEntryTypes.Chunk };
                 toc.Entries.Add(chunkEntry);

@@ -336,7 +336,7 @@ internal sealed class TocIndex
             throw new EstargzFormatException(
                 $"file '{EntryNames.Printable(payload.File.Name)}' chunk {payload.ChunkIndex}: {inner + payload.Size} uncompressed bytes cannot come from a {compressedLength}-byte member");
         }
-        _chunks[payload.File][payload.ChunkIndex] = new EstargzChunk(payload.FileOffset, payload.Size, memberOffset, compressedLength, inner, payload.Digest);
+        _chunks[payload.File][payload.ChunkIndex] = new EstargzChunk(payload.FileOffset, payload.Size, memberOffset, compressedLength, inner, payload.Digest, payload.Entry.Prefetch);
     }
 
     /// <summary>Names an entry in error messages; formatted only when a message is built, so valid TOCs cost nothing.</summary>

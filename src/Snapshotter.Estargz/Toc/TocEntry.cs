@@ -101,6 +101,16 @@ public sealed class TocEntry
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public string? ChunkDigest { get; set; }
 
+    /// <summary>
+    /// Our extension, on <c>reg</c>/<c>chunk</c> entries before <c>.prefetch.landmark</c>: the workload
+    /// recorded by <c>estargz optimize</c> read this chunk. When some chunk of a file carries it, our
+    /// snapshotter prefetches only the marked chunks of that file. Readers that do not know the key
+    /// ignore it (and prefetch the whole region before the landmark, as without it).
+    /// </summary>
+    [JsonPropertyName("prefetch")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool Prefetch { get; set; }
+
     /// <summary>The parsed <see cref="ModTime"/>, or null when absent or unparsable (Go ignores bad values too).</summary>
     [JsonIgnore]
     public DateTimeOffset? ModificationTime =>
