@@ -133,17 +133,31 @@ internal sealed class ChunkReader
     /// (background fetch waits there for its turn). Failed members are logged and left for later.
     /// Returns the compressed bytes fetched.
     /// </summary>
-    public async Task<long> FetchMembersAsync(int first, int end, FetchKind kind, int parallel, long maxRequestBytes, Func<long, CancellationToken, ValueTask>? beforeEach, CancellationToken cancellationToken)
+    public Task<long> FetchMembersAsync(int first, int end, FetchKind kind, int parallel, long maxRequestBytes, Func<long, CancellationToken, ValueTask>? beforeEach, CancellationToken cancellationToken) =>
+        FetchMembersAsync([new MemberRun(first, end)], kind, parallel, maxRequestBytes, beforeEach, cancellationToken);
+
+    /// <summary>As above, for the members of each run in turn; a request never spans two runs.</summary>
+    public async Task<long> FetchMembersAsync(IReadOnlyList<MemberRun> runs, FetchKind kind, int parallel, long maxRequestBytes, Func<long, CancellationToken, ValueTask>? beforeEach, CancellationToken cancellationToken)
     {
         long fetched = 0;
-        var cursor = first;
+        var run = 0;
+        var (cursor, end) = runs.Count > 0 ? (runs[0].First, runs[0].End) : (0, 0);
         var running = new List<Task<long>>();
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
             Span? span = null;
-            while (cursor < end && span is null)
+            while (span is null)
             {
+                if (cursor >= end)
+                {
+                    if (++run >= runs.Count)
+                    {
+                        break;
+                    }
+                    (cursor, end) = (runs[run].First, runs[run].End);
+                    continue;
+                }
                 // Members already in the store count as local (a cache from an earlier run).
                 if (AllStored(cursor))
                 {
@@ -162,7 +176,7 @@ internal sealed class ChunkReader
                     if (next is not { } peeked)
                     {
                         cursor = end;
-                        break;
+                        continue;
                     }
                     await beforeEach(_members.End(peeked.Last) - _members.Offset(peeked.First), cancellationToken).ConfigureAwait(false);
                 }

@@ -89,6 +89,9 @@ public sealed class LayerContent : IDisposable
     public bool PrefetchesAlike(PrefetchOptions other) =>
         PrefetchEnd(Reader, Tree.Members, other) == PrefetchEnd(Reader, Tree.Members, Options.Prefetch);
 
+    /// <summary>Unmarked compressed bytes between two prefetched runs that are fetched rather than skipped.</summary>
+    internal const long PrefetchMergeGap = 64 * 1024;
+
     /// <summary>Starts fetching the prefetch region, once; later calls return the same task (<see cref="PrefetchCompletion"/>).</summary>
     public Task StartPrefetch()
     {
@@ -131,7 +134,7 @@ public sealed class LayerContent : IDisposable
         Gate.Enter();
         try
         {
-            var bytes = await Chunks.FetchMembersAsync(0, end, FetchKind.Prefetch, Options.Fetch.PrefetchRequests, Options.Fetch.MaxRequestBytes, null, lifetime).ConfigureAwait(false);
+            var bytes = await Chunks.FetchMembersAsync(PrefetchRuns(Tree.Members, end), FetchKind.Prefetch, Options.Fetch.PrefetchRequests, Options.Fetch.MaxRequestBytes, null, lifetime).ConfigureAwait(false);
             Log.Prefetched(_logger, LayerDigest, bytes, end, Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
         catch (OperationCanceledException) when (lifetime.IsCancellationRequested)
@@ -159,6 +162,53 @@ public sealed class LayerContent : IDisposable
             return members.CountBefore(landmark);
         }
         return options.SizeWithoutLandmark > 0 ? members.CountBefore(options.SizeWithoutLandmark) : 0;
+    }
+
+    /// <summary>
+    /// The members of the prefetch region [0, <paramref name="end"/>) that prefetch fetches: all of
+    /// them, except that a file some of whose chunks the TOC marks <c>prefetch</c> (read by the
+    /// recorded workload) gives only its marked ones. Runs closer than <see cref="PrefetchMergeGap"/>
+    /// compressed bytes are joined: one request costs more than those bytes.
+    /// </summary>
+    internal static List<MemberRun> PrefetchRuns(MemberTable members, int end)
+    {
+        var marked = new HashSet<string>(StringComparer.Ordinal);
+        for (var member = 0; member < end; member++)
+        {
+            foreach (var chunk in members.Chunks(member))
+            {
+                if (chunk.Chunk.Prefetch)
+                {
+                    marked.Add(chunk.Path);
+                }
+            }
+        }
+        if (marked.Count == 0)
+        {
+            return end == 0 ? [] : [new MemberRun(0, end)];
+        }
+        var runs = new List<MemberRun>();
+        for (var member = 0; member < end; member++)
+        {
+            var wanted = false;
+            foreach (var chunk in members.Chunks(member))
+            {
+                wanted |= chunk.Chunk.Prefetch || !marked.Contains(chunk.Path);
+            }
+            if (!wanted)
+            {
+                continue;
+            }
+            if (runs.Count > 0 && members.Offset(member) - members.End(runs[^1].End - 1) < PrefetchMergeGap)
+            {
+                runs[^1] = runs[^1] with { End = member + 1 };
+            }
+            else
+            {
+                runs.Add(new MemberRun(member, member + 1));
+            }
+        }
+        return runs;
     }
 
     /// <summary>Stops the layer's fetches and lets go of its store.</summary>

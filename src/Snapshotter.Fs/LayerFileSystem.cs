@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using Microsoft.Extensions.Logging;
@@ -18,6 +19,7 @@ internal sealed class LayerFileSystem : IFuseFileSystem
 {
     private const int RegularHandle = 1;
     private const int StatusHandle = 2;
+    private const int FirstSnapshotHandle = 16;
     private const int SeekData = 3;
     private const int SeekHole = 4;
     private const int WriteAccess = 2; // W_OK
@@ -30,6 +32,11 @@ internal sealed class LayerFileSystem : IFuseFileSystem
     private readonly TimeSpan _timeout;
     private readonly Passthrough? _passthrough;
     private readonly AccessRecorder _accesses;
+    private readonly ReadRecorder _reads = new();
+
+    // reads.json changes anywhere, not only at its end: each open reads the content of its moment.
+    private readonly ConcurrentDictionary<ulong, byte[]> _snapshots = new();
+    private long _lastSnapshotHandle = FirstSnapshotHandle;
 
     public LayerFileSystem(LayerTree tree, ChunkReader chunks, IBlob blob, LayerStatistics statistics, TimeSpan timeout, Passthrough? passthrough)
     {
@@ -127,6 +134,13 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         {
             return Errno.EROFS;
         }
+        if (node.Kind == NodeKind.ReadLog)
+        {
+            var handle = (ulong)Interlocked.Increment(ref _lastSnapshotHandle);
+            _snapshots[handle] = _reads.Render();
+            result = new FuseOpenResult(handle, FuseOpenFlags.DirectIo);
+            return 0;
+        }
         if (IsGenerated(node))
         {
             result = new FuseOpenResult(StatusHandle, FuseOpenFlags.DirectIo);
@@ -138,6 +152,11 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         }
         _accesses.Record(node);
         var backing = _passthrough?.TryOpen(node);
+        if (backing is not null)
+        {
+            // Its reads go straight to the backing file, unseen: record it as read whole rather than not read.
+            _reads.Record(node, 0, node.Size);
+        }
         // NoFlush: nothing is ever written, so close(2) need not wait for a FLUSH round trip.
         result = new FuseOpenResult(RegularHandle, FuseOpenFlags.KeepCache | FuseOpenFlags.NoFlush, backing);
         return 0;
@@ -156,7 +175,11 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         }
         if (node.Kind == NodeKind.StatusFile)
         {
-            return ValueTask.FromResult(ReadStatus(offset, buffer.Span));
+            return ValueTask.FromResult(ReadGenerated(StatusBytes(), offset, buffer.Span));
+        }
+        if (node.Kind == NodeKind.ReadLog)
+        {
+            return ValueTask.FromResult(_snapshots.TryGetValue(handle, out var snapshot) ? ReadGenerated(snapshot, offset, buffer.Span) : 0);
         }
         if (!node.IsRegular)
         {
@@ -175,6 +198,7 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         {
             buffer = buffer[..(int)(node.Size - offset)];
         }
+        _reads.Record(node, offset, buffer.Length);
         // Fast path: every chunk of the range is in the store; answer without a state machine.
         var index = node.ChunkIndexAt(offset);
         var done = 0;
@@ -208,7 +232,14 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         return already + done;
     }
 
-    public int Release(ulong nodeId, ulong handle) => 0;
+    public int Release(ulong nodeId, ulong handle)
+    {
+        if (handle >= FirstSnapshotHandle)
+        {
+            _snapshots.TryRemove(handle, out _);
+        }
+        return 0;
+    }
 
     public int OpenDirectory(ulong nodeId, out ulong handle, out FuseOpenFlags flags)
     {
@@ -396,24 +427,24 @@ internal sealed class LayerFileSystem : IFuseFileSystem
     }
 
     /// <summary>The files of the status directory: their content is made when read and changes, so the kernel must not cache it.</summary>
-    private static bool IsGenerated(Node node) => node.Kind is NodeKind.StatusFile or NodeKind.AccessLog;
+    private static bool IsGenerated(Node node) => node.Kind is NodeKind.StatusFile or NodeKind.AccessLog or NodeKind.ReadLog;
 
     private long SizeOf(Node node) => node.Kind switch
     {
         NodeKind.StatusFile => StatusBytes().Length,
         NodeKind.AccessLog => _accesses.Length,
+        NodeKind.ReadLog => _reads.Render().Length,
         _ => node.Size,
     };
 
-    private int ReadStatus(long offset, Span<byte> buffer)
+    private static int ReadGenerated(byte[] content, long offset, Span<byte> buffer)
     {
-        var status = StatusBytes();
-        if (offset >= status.Length)
+        if (offset >= content.Length)
         {
             return 0;
         }
-        var count = (int)Math.Min(buffer.Length, status.Length - offset);
-        status.AsSpan((int)offset, count).CopyTo(buffer);
+        var count = (int)Math.Min(buffer.Length, content.Length - offset);
+        content.AsSpan((int)offset, count).CopyTo(buffer);
         return count;
     }
 

@@ -11,6 +11,7 @@ internal enum NodeKind
     StatusDirectory,
     StatusFile,
     AccessLog,
+    ReadLog,
 }
 
 /// <summary>One name in a directory: raw name bytes and the node (several names may share one node: hardlinks).</summary>
@@ -127,6 +128,7 @@ internal sealed class LayerTree
     public const string StatusDirectoryName = ".stargz-snapshotter";
     public const string StatusFileName = "layer.json";
     public const string AccessLogName = "accessed.txt";
+    public const string ReadLogName = "reads.json";
     private const string WhiteoutPrefix = ".wh.";
     private const string OpaqueMarker = ".wh..wh..opq";
     private const uint DefaultBlockSize = 4096;
@@ -298,11 +300,13 @@ internal sealed class LayerTree
         }
         var statusFile = StatusFileNode(NodeKind.StatusFile, StatusFileName);
         var accessLog = StatusFileNode(NodeKind.AccessLog, AccessLogName);
+        var readLog = StatusFileNode(NodeKind.ReadLog, ReadLogName);
         // Sorted by name bytes, as lookups expect.
         statusDirectory.Children =
         [
             new DirectoryEntry(Encoding.UTF8.GetBytes(AccessLogName), accessLog),
             new DirectoryEntry(Encoding.UTF8.GetBytes(StatusFileName), statusFile),
+            new DirectoryEntry(Encoding.UTF8.GetBytes(ReadLogName), readLog),
         ];
 
         var members = MemberTable.Build(nodes.Skip(1).Where(n => n.IsRegular && n.Kind == NodeKind.Entry));

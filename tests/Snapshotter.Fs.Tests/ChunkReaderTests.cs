@@ -224,7 +224,7 @@ public sealed class ChunkReaderTests
 }
 
 /// <summary>A layer opened through a <see cref="GatedBlob"/> with a memory store and a chunk reader; "f" is its file of that name, if any.</summary>
-internal sealed record ReaderFixture(GatedBlob Blob, Node File, MemoryChunkStore Store, LayerStatistics Statistics, ChunkReader Chunks, LayerTree Tree) : IDisposable
+internal sealed record ReaderFixture(GatedBlob Blob, Node File, MemoryChunkStore Store, LayerStatistics Statistics, ChunkReader Chunks, LayerTree Tree, EstargzReader Reader) : IDisposable
 {
     public static async Task<ReaderFixture> OpenAsync(EstargzFile layer, long storeBytes, FetchOptions options, FetchGate? gate = null)
     {
@@ -234,7 +234,7 @@ internal sealed record ReaderFixture(GatedBlob Blob, Node File, MemoryChunkStore
         var statistics = new LayerStatistics(tree.Members.TotalCompressedBytes);
         var store = new MemoryChunkStore(storeBytes);
         var chunks = new ChunkReader(reader, blob, store, tree.Members, statistics, options, gate ?? new FetchGate(), NullLogger.Instance);
-        return new ReaderFixture(blob, tree.Root.FindChild("f"u8)!, store, statistics, chunks, tree);
+        return new ReaderFixture(blob, tree.Root.FindChild("f"u8)!, store, statistics, chunks, tree, reader);
     }
 
     public void Deconstruct(out GatedBlob blob, out Node file, out MemoryChunkStore store, out LayerStatistics statistics, out ChunkReader chunks)

@@ -34,6 +34,9 @@ public sealed class PassthroughTests
 
         Assert.True(content.AsSpan().SequenceEqual(read));
         Assert.Equal(0, mounted.Mount.Statistics.ReadRequests);
+        // The reads never reached us, so reads.json says the whole file was read, not that none of it was.
+        var reads = await File.ReadAllTextAsync(Path.Combine(mounted.Path, ".stargz-snapshotter", "reads.json"), TestContext.Current.CancellationToken);
+        Assert.Equal($"{{\"path\":\"data.bin\",\"ranges\":[[0,{content.Length}]]}}\n", reads);
         // "small" does not fit in what is left of the budget: it is served through user space.
         Assert.Equal("small\n", await File.ReadAllTextAsync(Path.Combine(mounted.Path, "small"), TestContext.Current.CancellationToken));
         Assert.Equal(content.Length, budget.UsedBytes);

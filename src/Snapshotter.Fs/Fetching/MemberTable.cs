@@ -2,6 +2,9 @@ using Snapshotter.Estargz;
 
 namespace Snapshotter.Fs.Fetching;
 
+/// <summary>Members [<see cref="First"/>, <see cref="End"/>) of a <see cref="MemberTable"/>.</summary>
+internal readonly record struct MemberRun(int First, int End);
+
 /// <summary>A chunk and the path of a file it belongs to (for log lines that name the file).</summary>
 internal readonly record struct MemberChunk(EstargzChunk Chunk, string Path);
 
