@@ -84,7 +84,7 @@ internal static class OptimizeCommand
                 await record.WriteAsync(recordPath, cancellationToken);
             }
 
-            var optimized = options with { Priorities = (_, layerIndex) => record.For(layerIndex) };
+            var optimized = options with { Priorities = (_, layerIndex) => new LayerPriorities(record.For(layerIndex), record.ReadsFor(layerIndex)) };
             var imageTarget = new RegistryImageTarget(registry, targetReference, temporaryDirectory);
             var conversion = await show.RunAsync(progress => new ImageConverter(imageSource, imageTarget, optimized, progress).ConvertAsync(cancellationToken));
             if (show.Json)

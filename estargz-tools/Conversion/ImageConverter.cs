@@ -106,8 +106,8 @@ internal sealed class ImageConverter(
             {
                 throw new FormatException($"layer {layer.Digest} is non-distributable ({layer.MediaType}); it cannot be converted");
             }
-            var prioritized = options.Priorities?.Invoke(digest, i) ?? options.Build.PrioritizedFiles;
-            var result = await ConvertLayerAsync(layer, config.DiffIds[i], prioritized, cancellationToken);
+            var priorities = options.Priorities?.Invoke(digest, i) ?? new LayerPriorities(options.Build.PrioritizedFiles, options.Build.PrioritizedReads);
+            var result = await ConvertLayerAsync(layer, config.DiffIds[i], priorities, cancellationToken);
             results.Add(result);
             layers.Add(new Descriptor
             {
@@ -132,15 +132,16 @@ internal sealed class ImageConverter(
         return new ConvertedDocument(written, bytes);
     }
 
-    private async Task<LayerConversion> ConvertLayerAsync(Descriptor layer, Digest diffId, IReadOnlyList<string> prioritized, CancellationToken cancellationToken)
+    private async Task<LayerConversion> ConvertLayerAsync(Descriptor layer, Digest diffId, LayerPriorities priorities, CancellationToken cancellationToken)
     {
-        var key = (layer.Digest, string.Join('\n', prioritized));
+        var prioritized = priorities.Files;
+        var key = (layer.Digest, priorities.Key);
         if (_layers.TryGetValue(key, out var done))
         {
             return done;
         }
         var keep = !options.Force && prioritized.Count == 0 ? await KeepIfAlreadyEstargzAsync(layer, diffId, cancellationToken) : null;
-        var result = keep ?? await ConvertAsync(layer, options.Build with { PrioritizedFiles = prioritized }, cancellationToken);
+        var result = keep ?? await ConvertAsync(layer, options.Build with { PrioritizedFiles = prioritized, PrioritizedReads = priorities.Reads }, cancellationToken);
         _layers[key] = result;
         return result;
     }
@@ -221,8 +222,17 @@ internal sealed record ImageConversionOptions
     public bool Force { get; init; }
 
     /// <summary>
-    /// The prioritized files of layer <c>i</c> of the manifest with the given (source) digest; null
-    /// for <see cref="EstargzBuildOptions.PrioritizedFiles"/>. A layer with prioritized files is always converted.
+    /// The prioritized files (and recorded reads) of layer <c>i</c> of the manifest with the given
+    /// (source) digest; null for <see cref="EstargzBuildOptions.PrioritizedFiles"/>. A layer with
+    /// prioritized files is always converted.
     /// </summary>
-    public Func<Digest, int, IReadOnlyList<string>?>? Priorities { get; init; }
+    public Func<Digest, int, LayerPriorities?>? Priorities { get; init; }
+}
+
+/// <summary>A layer's prioritized files, in order, and the byte ranges the workload read (<see cref="EstargzBuildOptions.PrioritizedReads"/>).</summary>
+internal sealed record LayerPriorities(IReadOnlyList<string> Files, IReadOnlyDictionary<string, IReadOnlyList<FileRange>>? Reads)
+{
+    /// <summary>Equal for layers converted alike: an image that repeats a layer converts it once.</summary>
+    public string Key => string.Join('\n', Files) + "\0" + (Reads is null ? "" :
+        string.Join('\n', Reads.OrderBy(r => r.Key, StringComparer.Ordinal).Select(r => r.Key + "=" + string.Join(',', r.Value.Select(v => $"{v.Offset}+{v.Length}")))));
 }

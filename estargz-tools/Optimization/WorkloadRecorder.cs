@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Snapshotter.Estargz;
 using Snapshotter.Oci;
 
 namespace Estargz.Tools.Optimization;
@@ -11,7 +12,8 @@ internal sealed record Workload(IReadOnlyList<string>? Command, IReadOnlyList<st
 
 /// <summary>
 /// Runs a workload once on an image lazily pulled through our snapshotter and reads, from each of
-/// its layer mounts, the order in which files were first used (<c>.stargz-snapshotter/accessed.txt</c>).
+/// its layer mounts, the order in which files were first used (<c>.stargz-snapshotter/accessed.txt</c>)
+/// and the byte ranges read of each (<c>reads.json</c>).
 /// Everything happens in a namespace of its own, removed afterwards with the container and image.
 /// Pulling uses <c>ctr-remote images rpull</c>; running uses containerd's <c>ctr run</c>.
 /// </summary>
@@ -23,7 +25,7 @@ internal sealed class WorkloadRecorder(ContainerdSettings containerd, TextWriter
     /// The used paths of each layer of <paramref name="manifest"/> (bottom first), in first-use order.
     /// <paramref name="image"/> must name exactly that manifest, and its layers must be eStargz.
     /// </summary>
-    public async Task<IReadOnlyList<IReadOnlyList<string>>> RecordAsync(ImageReference image, ImageManifest manifest, Workload workload, string name, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<LayerAccesses>> RecordAsync(ImageReference image, ImageManifest manifest, Workload workload, string name, CancellationToken cancellationToken)
     {
         var ns = name;
         var container = name;
@@ -98,13 +100,13 @@ internal sealed class WorkloadRecorder(ContainerdSettings containerd, TextWriter
         return mounts[start..(end < 0 ? mounts.Length : end)].Split(':', StringSplitOptions.RemoveEmptyEntries);
     }
 
-    private async Task<IReadOnlyList<IReadOnlyList<string>>> ReadAccessLogsAsync(IReadOnlyList<string> lowerDirectories, ImageManifest manifest, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<LayerAccesses>> ReadAccessLogsAsync(IReadOnlyList<string> lowerDirectories, ImageManifest manifest, CancellationToken cancellationToken)
     {
         if (lowerDirectories.Count != manifest.Layers.Count)
         {
             throw new IOException($"the container has {lowerDirectories.Count} layers below it, the image {manifest.Layers.Count}");
         }
-        var result = new List<IReadOnlyList<string>>(manifest.Layers.Count);
+        var result = new List<LayerAccesses>(manifest.Layers.Count);
         for (var i = 0; i < manifest.Layers.Count; i++)
         {
             var mount = lowerDirectories[manifest.Layers.Count - 1 - i]; // overlay lists the top layer first
@@ -120,9 +122,34 @@ internal sealed class WorkloadRecorder(ContainerdSettings containerd, TextWriter
             {
                 throw new IOException($"layer {i} of the container ({mount}) is {digest}, the image's is {manifest.Layers[i].Digest}");
             }
-            result.Add(await File.ReadAllLinesAsync(accessed, cancellationToken));
+            var reads = await ReadRangesAsync(Path.Combine(mount, StatusDirectory, "reads.json"), cancellationToken);
+            result.Add(new LayerAccesses(await File.ReadAllLinesAsync(accessed, cancellationToken), reads));
         }
         return result;
+    }
+
+    /// <summary>The byte ranges each file of the layer was read in; null from a snapshotter that does not record them.</summary>
+    private async Task<IReadOnlyDictionary<string, IReadOnlyList<FileRange>>?> ReadRangesAsync(string path, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(path))
+        {
+            log?.WriteLine($"estargz: warning: {path} is missing (an older snapshotter?): whole files will be prefetched");
+            return null;
+        }
+        var reads = new Dictionary<string, IReadOnlyList<FileRange>>(StringComparer.Ordinal);
+        foreach (var line in await File.ReadAllLinesAsync(path, cancellationToken))
+        {
+            if (line.Length == 0)
+            {
+                continue;
+            }
+            var entry = JsonSerializer.Deserialize(line, AccessRecordJson.Default.ReadLogLine)
+                ?? throw new IOException($"{path}: a line is not {{\"path\":…,\"ranges\":…}}");
+            reads[entry.Path] = entry.Ranges.Select(pair => pair is [var offset, var length]
+                ? new FileRange(offset, length)
+                : throw new IOException($"{path}: the ranges of '{entry.Path}' are not [offset, length] pairs")).ToList();
+        }
+        return reads;
     }
 
     /// <summary>Best effort: a failure here leaves something behind (said on the log), never fails the run.</summary>

@@ -32,12 +32,14 @@ public sealed class OptimizeTests
         {
             data.File($"data/{name}", SampleLayers.Pattern(20_000, name[0]));
         }
+        data.File("data/big", SampleLayers.Pattern(1024 * 1024, 'g'));
         var busybox = new TarBuilder().Directory("bin/")
             .File("bin/busybox", await File.ReadAllBytesAsync("/bin/busybox", Token), mode: 0x1ed)
             .Symlink("bin/sh", "busybox")
-            .Symlink("bin/cat", "busybox");
+            .Symlink("bin/cat", "busybox")
+            .Symlink("bin/dd", "busybox");
         var original = await TestImages.LayoutAsync(directory.Combine("original"), "v1",
-            config => config.Json["config"] = new JsonObject { ["Cmd"] = new JsonArray("/bin/sh", "-c", "cat /data/e /data/a > /dev/null && cat /data/c > /dev/null") },
+            config => config.Json["config"] = new JsonObject { ["Cmd"] = new JsonArray("/bin/sh", "-c", "cat /data/e /data/a > /dev/null && cat /data/c > /dev/null && test -e /data/f && dd if=/data/big of=/dev/null bs=4096 skip=200 count=1 2>/dev/null") },
             busybox.Build(), data.Build());
 
         await using var registry = await DockerRegistryFixture.StartAsync();
@@ -59,7 +61,14 @@ public sealed class OptimizeTests
         var sourceDigest = (await (await OciImageLayout.OpenAsync(original, Token)).ReadIndexAsync(Token)).Manifests.Single().Digest.Value;
         Assert.All(entries, e => Assert.Equal(sourceDigest, e["manifestDigest"]!.GetValue<string>()));
         var dataPaths = entries.Where(e => e["layerIndex"]!.GetValue<int>() == 1).Select(e => e["path"]!.GetValue<string>()).ToList();
-        Assert.Equal(["data/e", "data/a", "data/c"], dataPaths.Where(p => p.StartsWith("data/", StringComparison.Ordinal)));
+        Assert.Equal(["data/e", "data/a", "data/c", "data/f", "data/big"], dataPaths.Where(p => p.StartsWith("data/", StringComparison.Ordinal)));
+        // With the ranges read: data/f was only looked up; of data/big, the page dd read (and what the kernel read ahead).
+        var ranges = entries.Where(e => e["layerIndex"]!.GetValue<int>() == 1).ToDictionary(e => e["path"]!.GetValue<string>(), e => e["ranges"]!.AsArray());
+        Assert.Empty(ranges["data/f"]);
+        Assert.Equal(20_000, ranges["data/e"].Single()![1]!.GetValue<long>());
+        var bigRead = ranges["data/big"].Single()!;
+        Assert.InRange(bigRead[0]!.GetValue<long>(), 700_000, 819_200);
+        Assert.InRange(bigRead[0]!.GetValue<long>() + bigRead[1]!.GetValue<long>(), 823_296, 1024 * 1024);
         Assert.Contains("bin/busybox", entries.Where(e => e["layerIndex"]!.GetValue<int>() == 0).Select(e => e["path"]!.GetValue<string>()));
 
         // The pushed image: those files before the landmark, in that order; the rest after it.
@@ -69,8 +78,13 @@ public sealed class OptimizeTests
         var order = await TocOrderAsync(setup, optimized, manifest.Layers[1]);
         var landmark = order.IndexOf(Landmark);
         Assert.True(landmark > 0, string.Join(", ", order));
-        Assert.Equal(["data/e", "data/a", "data/c"], order.Take(landmark).Where(p => p.StartsWith("data/", StringComparison.Ordinal)));
+        Assert.Equal(["data/e", "data/a", "data/c", "data/big"], order.Take(landmark).Where(p => p.StartsWith("data/", StringComparison.Ordinal)));
         Assert.All(new[] { "data/b", "data/d", "data/f" }, p => Assert.True(order.IndexOf(p) > landmark, p));
+        // data/big is cut where the read began and ended; only the chunk read is marked for prefetch.
+        var bigChunks = await ChunksAsync(setup, optimized, manifest.Layers[1], "data/big");
+        Assert.Equal([false, true], bigChunks.Take(2).Select(c => c.Prefetch));
+        Assert.Equal(bigRead[0]!.GetValue<long>(), bigChunks[1].FileOffset);
+        Assert.All(bigChunks.Skip(2), c => Assert.False(c.Prefetch));
         Assert.Contains("bin/busybox", (await TocOrderAsync(setup, optimized, manifest.Layers[0])).TakeWhile(p => p != Landmark));
 
         // Reusing the record runs nothing and gives the same image.
@@ -83,6 +97,13 @@ public sealed class OptimizeTests
         Assert.DoesNotContain("estargz-optimize", await containerd.CtrAsync("namespaces", "ls"));
         using var raw = registry.CreateRawClient();
         Assert.DoesNotContain("estargz-optimize", await raw.GetStringAsync(new Uri("/v2/app/tags/list", UriKind.Relative), Token));
+    }
+
+    private static async Task<IReadOnlyList<EstargzChunk>> ChunksAsync(RegistrySetup setup, ImageReference image, Descriptor layer, string path)
+    {
+        var blob = new MemoryBlobSource(await setup.Client.GetBlobAsync(image, layer, Token));
+        var reader = await EstargzReader.OpenAsync(blob, Digest.Parse(layer.Annotation("containerd.io/snapshot/stargz/toc.digest")!), cancellationToken: Token);
+        return reader.GetChunks(reader.GetEntry(path));
     }
 
     /// <summary>The TOC entry names of a pushed layer, in blob order (chunks left out).</summary>
