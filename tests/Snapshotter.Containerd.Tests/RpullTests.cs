@@ -175,6 +175,9 @@ public sealed class RpullTests
         var snapshots = await containerd.Snapshots("overlayfs").ListAsync(cancellationToken: Token).ToListAsync(Token);
         Assert.DoesNotContain(snapshots, s => s.Kind != SnapshotKind.Committed);
         // With the lease gone nothing holds the applied first layer: containerd's GC removes it.
+        // A synchronous lease delete runs a collection now; the scheduled one may lag on a loaded machine.
+        var trigger = await containerd.Leases.CreateAsync(cancellationToken: Token);
+        await containerd.Leases.DeleteAsync(trigger.Id, sync: true, Token);
         await WaitAsync(async () => !await containerd.Snapshots("overlayfs").ListAsync(cancellationToken: Token).AnyAsync(Token),
             "the GC to remove the orphaned layer snapshot");
         Assert.Null(await containerd.Images.GetAsync(environment.PlainImage, Token));
