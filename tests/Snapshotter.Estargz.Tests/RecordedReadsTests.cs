@@ -10,13 +10,13 @@ public sealed class RecordedReadsTests
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static readonly byte[] Library = Content(1024 * 1024, seed: 1);
+    private static readonly byte[] Library = SampleLayers.Pattern(1024 * 1024, 1);
 
     private static TarBuilder Layer() => new TarBuilder()
         .Directory("usr/")
         .File("usr/lib.so", Library)
-        .File("usr/source.py", Content(100_000, seed: 2))
-        .File("usr/other", Content(10_000, seed: 3));
+        .File("usr/source.py", SampleLayers.Pattern(100_000, 2))
+        .File("usr/other", SampleLayers.Pattern(10_000, 3));
 
     [Fact]
     public async Task A_read_file_is_cut_at_the_edges_of_its_pages_read_and_those_chunks_are_marked()
@@ -106,11 +106,4 @@ public sealed class RecordedReadsTests
 
     private static Dictionary<string, IReadOnlyList<FileRange>> Reads(params (string Path, FileRange[] Ranges)[] files) =>
         files.ToDictionary(f => f.Path, f => (IReadOnlyList<FileRange>)f.Ranges);
-
-    private static byte[] Content(int length, int seed)
-    {
-        var bytes = new byte[length];
-        new Random(seed).NextBytes(bytes);
-        return bytes;
-    }
 }
