@@ -68,6 +68,9 @@ public sealed class LayerContent : IDisposable
 
     internal double TreeMilliseconds { get; }
 
+    /// <summary>Cancelled when the content is disposed (the layer unmounted).</summary>
+    internal CancellationToken Lifetime => _lifetime.Token;
+
     /// <summary>Builds the layer's tree and chunk reader; fetches nothing yet. <paramref name="blob"/> must be the blob the reader was opened on.</summary>
     public static LayerContent Open(EstargzReader reader, IBlob blob, LayerMountOptions? options = null, ILoggerFactory? loggerFactory = null)
     {

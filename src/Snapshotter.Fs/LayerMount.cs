@@ -109,10 +109,7 @@ public sealed class LayerMount : IDisposable
             server.Start();
             await server.Initialized.WaitAsync(options.InitTimeout, cancellationToken).ConfigureAwait(false);
             var initialized = Stopwatch.GetTimestamp();
-            if (options.ReadAheadKiB is { } readAhead)
-            {
-                SetReadAhead(mount.MountPoint, readAhead, blob.Digest, logger);
-            }
+            ApplyReadAhead(mount.MountPoint, content, logger);
             options.Handover?.Keep(mount.MountPoint, identity, mount.Device, server.Connection!);
             Log.MountTimes(logger, blob.Digest, content.TreeMilliseconds, Stopwatch.GetElapsedTime(started, mounted).TotalMilliseconds,
                 Stopwatch.GetElapsedTime(mounted, initialized).TotalMilliseconds, Stopwatch.GetElapsedTime(initialized).TotalMilliseconds);
@@ -137,6 +134,38 @@ public sealed class LayerMount : IDisposable
             options.Handover?.Forget(mountPoint);
             passthrough?.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>The lazy readahead until the layer is fully local, then the full one (the kernel reads the bdi's at each open).</summary>
+    private static void ApplyReadAhead(string mountPoint, LayerContent content, ILogger logger)
+    {
+        var options = content.Options;
+        if (options.LazyReadAheadKiB is not { } lazy || content.Statistics.FullyLocal.IsCompleted)
+        {
+            if (options.ReadAheadKiB is { } full)
+            {
+                SetReadAhead(mountPoint, full, content.LayerDigest, logger);
+            }
+            return;
+        }
+        SetReadAhead(mountPoint, lazy, content.LayerDigest, logger);
+        if (options.ReadAheadKiB is { } complete && complete != lazy)
+        {
+            _ = RaiseWhenLocalAsync(mountPoint, complete, content, logger);
+        }
+    }
+
+    private static async Task RaiseWhenLocalAsync(string mountPoint, int kiB, LayerContent content, ILogger logger)
+    {
+        try
+        {
+            await content.Statistics.FullyLocal.WaitAsync(content.Lifetime).ConfigureAwait(false);
+            SetReadAhead(mountPoint, kiB, content.LayerDigest, logger);
+        }
+        catch (OperationCanceledException)
+        {
+            // Unmounted first.
         }
     }
 

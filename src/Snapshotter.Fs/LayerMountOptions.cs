@@ -41,11 +41,19 @@ public sealed record LayerMountOptions
     public string OpaqueXattr { get; init; } = "trusted.overlay.opaque";
 
     /// <summary>
-    /// Readahead of the mount's backing device (/sys/class/bdi/&lt;dev&gt;/read_ahead_kb), in KiB;
-    /// null keeps the kernel's 128 KiB. Larger readahead makes the kernel send 1 MiB READs and
-    /// fill the page cache in larger folios, which is what warm reads are served from.
+    /// Readahead of the mount's backing device (/sys/class/bdi/&lt;dev&gt;/read_ahead_kb), in KiB,
+    /// once the layer is fully local; null keeps the kernel's. Larger readahead makes the kernel
+    /// send 1 MiB READs and fill the page cache in larger folios, which is what warm reads are served from.
     /// </summary>
     public int? ReadAheadKiB { get; init; } = 4096;
+
+    /// <summary>
+    /// Readahead while the layer still has chunks to fetch; null: <see cref="ReadAheadKiB"/> from the
+    /// start. A page fault reads a whole readahead window, so 4 MiB would fetch (and `estargz optimize`
+    /// would record, and prefetch) up to 4 MiB around every touched page of a library; 128 KiB is the
+    /// kernel's usual window. Files opened after the layer is complete get <see cref="ReadAheadKiB"/>.
+    /// </summary>
+    public int? LazyReadAheadKiB { get; init; } = 128;
 
     /// <summary>
     /// Keeps each mount's FUSE connection outside this process, so that a mount outlives it (a

@@ -3,9 +3,15 @@ namespace Snapshotter.Fs;
 /// <summary>Counters of one mounted layer, read by the status file and (later) the metrics endpoint. Thread-safe.</summary>
 public sealed class LayerStatistics
 {
+    private readonly TaskCompletionSource _fullyLocal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public LayerStatistics(long compressedBytes = 0)
     {
         CompressedBytes = compressedBytes;
+        if (compressedBytes <= 0)
+        {
+            _fullyLocal.TrySetResult();
+        }
     }
 
     /// <summary>Compressed bytes of all the layer's chunk members: <see cref="FetchedBytes"/> when fully local.</summary>
@@ -13,6 +19,9 @@ public sealed class LayerStatistics
 
     /// <summary>Whether every chunk member is local (fetched, or found in the cache).</summary>
     public bool IsFullyLocal => FetchedBytes >= CompressedBytes;
+
+    /// <summary>Completes when <see cref="IsFullyLocal"/> becomes true.</summary>
+    public Task FullyLocal => _fullyLocal.Task;
 
     private long _fetchedBytes;
     private long _blobReads;
@@ -40,7 +49,13 @@ public sealed class LayerStatistics
 
     internal void AddReadRequest() => Interlocked.Increment(ref _readRequests);
 
-    internal void AddFetched(long bytes) => Interlocked.Add(ref _fetchedBytes, bytes);
+    internal void AddFetched(long bytes)
+    {
+        if (Interlocked.Add(ref _fetchedBytes, bytes) >= CompressedBytes)
+        {
+            _fullyLocal.TrySetResult();
+        }
+    }
 
     internal void AddBlobRead() => Interlocked.Increment(ref _blobReads);
 
