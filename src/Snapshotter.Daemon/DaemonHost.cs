@@ -111,6 +111,10 @@ public static class DaemonHost
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("stargz-snapshotter");
         // Every remote snapshot is mounted again (or resumed on its kept connection) before containerd can ask for it.
         await app.Services.GetRequiredService<OverlaySnapshotter>().RestoreAsync(cancellationToken);
+        if (config.WarmUp)
+        {
+            await WarmUp.PullPathWarmUp.RunAsync(TimeSpan.FromSeconds(10), logger, cancellationToken);
+        }
         if (UnixSocket.PrepareForListening(config.Address))
         {
             DaemonLog.RemovedStaleSocket(logger, config.Address);

@@ -21,4 +21,10 @@ internal static partial class DaemonLog
 
     [LoggerMessage(105, LogLevel.Warning, "Telling systemd '{State}' failed")]
     public static partial void NotifyFailed(ILogger logger, string state, Exception exception);
+
+    [LoggerMessage(106, LogLevel.Information, "Warm-up pull from a loopback registry done: {Bytes} bytes prefetched and verified in {Milliseconds:F0} ms")]
+    public static partial void WarmedUp(ILogger logger, long bytes, double milliseconds);
+
+    [LoggerMessage(107, LogLevel.Warning, "Warm-up pull from a loopback registry failed after {Milliseconds:F0} ms; serving anyway (the first pull pays the cold start)")]
+    public static partial void WarmUpFailed(ILogger logger, double milliseconds, Exception exception);
 }

@@ -20,6 +20,9 @@ public sealed record DaemonConfig
 
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Whether the daemon runs one lazy pull of a built-in image from a loopback registry before it serves (<see cref="WarmUp.PullPathWarmUp"/>).</summary>
+    public bool WarmUp { get; init; } = true;
+
     public RegistryConfig Registry { get; init; } = new();
 
     public FetchOptions Fetch { get; init; } = FetchOptions.Default;
@@ -59,6 +62,7 @@ public sealed record DaemonConfig
                 "log_level" => config with { LogLevel = ParseLogLevel(top.Text(key, value), $"{source}: log_level") },
                 "allow_invalid_mounts_on_restart" => config with { AllowInvalidMountsOnRestart = top.Flag(key, value) },
                 "shutdown_timeout_seconds" => config with { ShutdownTimeout = top.Seconds(key, value) },
+                "warm_up" => config with { WarmUp = top.Flag(key, value) },
                 "registry" => config with { Registry = RegistryConfig.FromToml(top.Table(key, value), top.Nested(key)) },
                 "fetch" => config with { Fetch = FetchSections.Fetch(top.Table(key, value), top.Nested(key)) },
                 "prefetch" => config with { Prefetch = FetchSections.Prefetch(top.Table(key, value), top.Nested(key)) },
