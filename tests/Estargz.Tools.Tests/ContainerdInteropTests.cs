@@ -48,6 +48,54 @@ public sealed class ContainerdInteropTests
         Assert.NotEmpty(expected);
     }
 
+    /// <summary>
+    /// `"prefetch": true` on chunks is our extension of the TOC: Go's reader must still take the
+    /// layer (ctr-remote computes the same TOC digest) and containerd must unpack it to the original tree.
+    /// </summary>
+    [Fact]
+    public async Task An_image_optimized_with_prefetch_marks_on_chunks_unpacks_in_containerd_and_ctr_remote_agrees_on_its_TOC_digest()
+    {
+        var token = TestContext.Current.CancellationToken;
+        var started = DateTimeOffset.UtcNow.AddSeconds(-1);
+        using var directory = new TempDirectory();
+        var layer = new Snapshotter.Testing.Tar.TarBuilder().Directory("lib/")
+            .File("lib/app.py", Snapshotter.Testing.Tar.SampleLayers.Pattern(5_000, 1))
+            .File("lib/big.so", Snapshotter.Testing.Tar.SampleLayers.Pattern(600_000, 2))
+            .File("lib/unread.txt", Snapshotter.Testing.Tar.SampleLayers.Pattern(9_000, 3))
+            .Build();
+        var original = await TestImages.LayoutAsync(directory.Combine("original"), "original", layer);
+        await using var registry = await DockerRegistryFixture.StartAsync();
+        using var setup = RegistrySetup.For(registry);
+        await RegistrySetup.PushAsync(original, registry, $"{registry.Host}/app:v1");
+        var sourceDigest = (await (await OciImageLayout.OpenAsync(original, token)).ReadIndexAsync(token)).Manifests.Single().Digest.Value;
+        var record = directory.Combine("record.jsonl");
+        await File.WriteAllLinesAsync(record,
+        [
+            $$"""{"path":"lib/app.py","manifestDigest":"{{sourceDigest}}","layerIndex":0,"ranges":[[0,5000]]}""",
+            $$"""{"path":"lib/big.so","manifestDigest":"{{sourceDigest}}","layerIndex":0,"ranges":[[131072,65536]]}""",
+        ], token);
+        (await setup.EstargzAsync("optimize", "--quiet", "--chunk-size", "65536", "--prefetch-list", record, $"{registry.Host}/app:v1", $"{registry.Host}/app:opt")).EnsureSuccess();
+
+        var optimized = ImageReference.Parse($"{registry.Host}/app:opt");
+        var manifest = (await setup.ManifestsAsync(optimized, token)).Single();
+        var blob = new MemoryBlobSource(await setup.Client.GetBlobAsync(optimized, manifest.Layers[0], token));
+        var reader = await EstargzReader.OpenAsync(blob, Digest.Parse(manifest.Layers[0].Annotation(TocAnnotation)!), cancellationToken: token);
+        var marks = reader.GetChunks(reader.GetEntry("lib/big.so")).Select(c => c.Prefetch).ToList();
+        Assert.Contains(true, marks);
+        Assert.Contains(false, marks);
+
+        await using var containerd = await ContainerdFixture.StartAsync();
+        await containerd.CtrAsync("images", "import", "--base-name", "localhost/original", await SampleImage.TarAsync(original));
+        await containerd.CtrAsync("images", "pull", "--plain-http", optimized.ToString());
+        var theirs = (await containerd.CtrRemoteAsync("images", "get-toc-digest", manifest.Layers[0].Digest.Value)).Trim();
+        Assert.Equal(manifest.Layers[0].Annotation(TocAnnotation), theirs);
+        var images = (await containerd.CtrAsync("images", "ls", "-q")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var expected = await UnpackedTreeAsync(containerd, directory, images.Single(i => i.StartsWith("localhost/original", StringComparison.Ordinal)), started);
+        var actual = await UnpackedTreeAsync(containerd, directory, optimized.ToString(), started);
+        Assert.Empty(FileTree.Differences(expected, actual));
+        Assert.Contains(expected, e => e.Path == "lib/big.so");
+    }
+
     [Theory]
     [MemberData(nameof(Images))]
     public async Task Layers_converted_by_ctr_remote_are_read_by_our_reader_with_the_original_bytes(string image)
