@@ -259,6 +259,9 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         return 0;
     }
 
+    /// <summary>Listings are by position and the tree never changes: the kernel may skip directory opens.</summary>
+    public bool DirectoriesNeedNoOpen => true;
+
     /// <summary>Position 0 is ".", 1 is "..", 2 + i is child i; an entry's next offset is its position + 1.</summary>
     public int ReadDirectory(ulong nodeId, ulong handle, long offset, ref FuseDirectoryWriter writer)
     {

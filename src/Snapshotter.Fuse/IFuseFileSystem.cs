@@ -52,6 +52,14 @@ public interface IFuseFileSystem
     int OpenDirectory(ulong nodeId, out ulong handle, out FuseOpenFlags flags);
 
     /// <summary>
+    /// True when <see cref="ReadDirectory"/> needs no handle and a directory open may always be
+    /// answered with the kernel's caching (<c>FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR</c>). The server
+    /// then lets a kernel that offers zero-message opendir (Linux 5.1+) skip OPENDIR and
+    /// RELEASEDIR for the whole connection: two round trips per directory opened.
+    /// </summary>
+    bool DirectoriesNeedNoOpen => false;
+
+    /// <summary>
     /// Lists entries starting after position <paramref name="offset"/> (0: from the start) into
     /// <paramref name="writer"/> until it refuses one. Each entry carries the offset of the next
     /// one. With <see cref="FuseDirectoryWriter.IsPlus"/> (READDIRPLUS), every accepted entry

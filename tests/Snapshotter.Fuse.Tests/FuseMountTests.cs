@@ -65,6 +65,34 @@ public class FuseMountTests
     }
 }
 
+public class ZeroMessageOpenDirTests
+{
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_file_system_whose_listings_need_no_handle_lets_the_kernel_skip_opendir(bool needNoOpen)
+    {
+        var fs = FuseMountTests.Tree();
+        fs.DirectoriesNeedNoOpen = needNoOpen;
+        using var m = MountedFileSystem.Start(fs);
+        for (var pass = 0; pass < 3; pass++)
+        {
+            Assert.Equal(300, Directory.GetFiles(m.PathOf("usr", "lib")).Length);
+            Assert.Equal(["dangling", "etc", "hostname", "large.bin", "usr"],
+                Directory.EnumerateFileSystemEntries(m.Root).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        }
+        if (needNoOpen)
+        {
+            Assert.Equal(0, Volatile.Read(ref fs.OpenDirectoryCalls)); // the first was answered ENOSYS by the server itself
+        }
+        else
+        {
+            Assert.True(Volatile.Read(ref fs.OpenDirectoryCalls) >= 2);
+        }
+        Assert.DoesNotContain(m.Logger.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Warning);
+    }
+}
+
 public class FuseMountLifecycleTests
 {
     [Fact]

@@ -47,6 +47,11 @@ internal sealed class TestFileSystem : IFuseFileSystem
 
     public int OpenDirectories;
 
+    /// <summary>OPENDIRs that reached the file system.</summary>
+    public int OpenDirectoryCalls;
+
+    public bool DirectoriesNeedNoOpen { get; set; }
+
     public long LookupCount(ulong nodeId) => _lookups.GetValueOrDefault(nodeId);
 
     public Node AddDirectory(Node parent, string name) => Add(parent, name, DirMode, null, null, null);
@@ -169,6 +174,7 @@ internal sealed class TestFileSystem : IFuseFileSystem
             return Errno.ENOTDIR;
         }
         Interlocked.Increment(ref OpenDirectories);
+        Interlocked.Increment(ref OpenDirectoryCalls);
         return 0;
     }
 

@@ -284,6 +284,12 @@ public sealed partial class FuseServer
 
     private int HandleOpenDir(Reader reader, in FuseInHeader header)
     {
+        if (_fs.DirectoriesNeedNoOpen && Connection!.KernelFlags.HasFlag(FuseInitFlags.NoOpenDirSupport))
+        {
+            // The kernel takes ENOSYS as "no opendir needed": it stops sending OPENDIR and
+            // RELEASEDIR and caches listings as FOPEN_CACHE_DIR would.
+            return Errno.ENOSYS;
+        }
         var errno = _fs.OpenDirectory(header.NodeId, out var handle, out var flags);
         if (errno != 0)
         {
