@@ -63,6 +63,18 @@ internal static partial class Libc
     public const short IFF_TUN = 0x0001;
     public const short IFF_NO_PI = 0x1000;
 
+    /// <summary>Each packet read or written carries a 10-byte virtio_net_hdr: what lets the kernel hand over GSO packets.</summary>
+    public const short IFF_VNET_HDR = 0x4000;
+
+    /// <summary>TUNSETOFFLOAD: the offloads this reader can take (the argument is the flags, not a pointer).</summary>
+    public const ulong TUNSETOFFLOAD = 0x400454d0;
+    public const uint TUN_F_CSUM = 0x01;
+    public const uint TUN_F_TSO4 = 0x02;
+    public const uint TUN_F_TSO6 = 0x04;
+
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    public static partial int Ioctl(SafeHandle fd, ulong request, nuint argument);
+
     [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
     public static unsafe partial int Ioctl(SafeHandle fd, ulong request, InterfaceRequest* argument);
 

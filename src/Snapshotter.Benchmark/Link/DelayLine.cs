@@ -13,8 +13,6 @@ namespace Snapshotter.Benchmark.Link;
 /// </summary>
 internal sealed class DelayLine(TunDevice first, TunDevice second, TimeSpan delay)
 {
-    private const int MaxPacket = 65535;
-
     private readonly Direction _forward = new(first, second, delay);
     private readonly Direction _backward = new(second, first, delay);
 
@@ -67,7 +65,7 @@ internal sealed class DelayLine(TunDevice first, TunDevice second, TimeSpan dela
 
         private void Read(CancellationToken stop)
         {
-            var buffer = new byte[MaxPacket];
+            var buffer = new byte[TunDevice.MaxPacket];
             var delayTicks = (long)(delay.TotalSeconds * Stopwatch.Frequency);
             while (true)
             {
