@@ -140,17 +140,13 @@ public sealed class LayerMount : IDisposable
     /// <summary>The lazy readahead until the layer is fully local, then the full one (the kernel reads the bdi's at each open).</summary>
     private static void ApplyReadAhead(string mountPoint, LayerContent content, ILogger logger)
     {
-        var options = content.Options;
-        if (options.LazyReadAheadKiB is not { } lazy || content.Statistics.FullyLocal.IsCompleted)
+        var full = content.Options.ReadAheadKiB;
+        var lazy = content.Statistics.FullyLocal.IsCompleted ? null : content.Options.LazyReadAheadKiB;
+        if ((lazy ?? full) is { } now)
         {
-            if (options.ReadAheadKiB is { } full)
-            {
-                SetReadAhead(mountPoint, full, content.LayerDigest, logger);
-            }
-            return;
+            SetReadAhead(mountPoint, now, content.LayerDigest, logger);
         }
-        SetReadAhead(mountPoint, lazy, content.LayerDigest, logger);
-        if (options.ReadAheadKiB is { } complete && complete != lazy)
+        if (lazy is not null && full is { } complete && complete != lazy)
         {
             _ = RaiseWhenLocalAsync(mountPoint, complete, content, logger);
         }

@@ -80,9 +80,9 @@ internal static class PullPathWarmUp
             writer.WriteEntry(new PaxTarEntry(TarEntryType.Directory, "usr/lib/") { Mode = (UnixFileMode)0x1ed });
             for (var i = 0; i < 32; i++)
             {
-                writer.WriteEntry(File($"usr/lib/module-{i:D2}.py", 3000 + 97 * i, i));
+                writer.WriteEntry(SampleFile($"usr/lib/module-{i:D2}.py", 3000 + 97 * i, i));
             }
-            writer.WriteEntry(File("usr/lib/library.so", 768 * 1024, 99));
+            writer.WriteEntry(SampleFile("usr/lib/library.so", 768 * 1024, 99));
             writer.WriteEntry(new PaxTarEntry(TarEntryType.SymbolicLink, "usr/lib/library.so.1") { LinkName = "library.so" });
         }
         tar.Position = 0;
@@ -104,7 +104,7 @@ internal static class PullPathWarmUp
         return (blob.ToArray(), build);
     }
 
-    private static PaxTarEntry File(string name, int size, int seed)
+    private static PaxTarEntry SampleFile(string name, int size, int seed)
     {
         var data = new byte[size];
         new Random(seed).NextBytes(data.AsSpan(0, size / 2)); // half random, half zeros: compresses like code
