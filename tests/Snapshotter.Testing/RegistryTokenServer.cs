@@ -70,7 +70,8 @@ public sealed class RegistryTokenServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _listener.Stop();
+        // Close alone: on Unix, Stop and then Close each unregister the prefix, and the second
+        // one binds the port anew to find its endpoint, which fails once another test holds it.
         _listener.Close();
         try
         {
