@@ -204,6 +204,15 @@ internal sealed class ImageConverter(
         var annotations = original is null ? new Dictionary<string, string>(StringComparer.Ordinal) : new Dictionary<string, string>(original, StringComparer.Ordinal);
         annotations[Annotations.TocDigest] = result.TocDigest.Value;
         annotations[Annotations.UncompressedSize] = result.UncompressedSize.ToString(CultureInfo.InvariantCulture);
+        if (result.Converted)
+        {
+            // A hint the source carried described its old blob.
+            annotations.Remove(PrefetchHint.Annotation);
+            if (result.PrefetchSpans.Count > 0)
+            {
+                annotations[PrefetchHint.Annotation] = PrefetchHint.Format(result.PrefetchSpans);
+            }
+        }
         return annotations;
     }
 

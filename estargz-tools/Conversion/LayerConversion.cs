@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Snapshotter.Estargz;
 using Snapshotter.Oci;
 
 namespace Estargz.Tools.Conversion;
@@ -18,6 +19,10 @@ internal sealed record LayerConversion(
     /// <summary>Stored, skipped (the target had it) or mounted; absent for a single layer file.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public BlobStore? Store { get; init; }
+
+    /// <summary>What a snapshotter prefetches of a converted layer (<see cref="PrefetchHint"/>); empty for a kept one, whose annotations stay as they were.</summary>
+    [JsonIgnore]
+    public IReadOnlyList<BlobSpan> PrefetchSpans { get; init; } = [];
 }
 
 /// <summary>The outcome of converting images, for the <c>--json</c> summary.</summary>

@@ -50,7 +50,10 @@ internal static class LayerConverter
                 DiffId: result.DiffId,
                 UncompressedSize: result.UncompressedSize,
                 Converted: true,
-                Seconds: stopwatch.Elapsed.TotalSeconds);
+                Seconds: stopwatch.Elapsed.TotalSeconds)
+            {
+                PrefetchSpans = result.PrefetchSpans,
+            };
         }
         finally
         {

@@ -56,6 +56,7 @@ public sealed class CliTests
                 manifest.Layers[i].Annotation("io.containers.estargz.uncompressed-size"));
             Assert.Equal(layers[i].GetProperty("diffId").GetString(), config.DiffIds[i].Value);
             Assert.Equal(layers[i].GetProperty("target").GetString(), manifest.Layers[i].Digest.Value);
+            Assert.Null(manifest.Layers[i].Annotation(Snapshotter.Estargz.PrefetchHint.Annotation)); // no prefetch region: nothing to hint
         }
 
         // Converting the converted image keeps every layer as it is.

@@ -86,6 +86,12 @@ public sealed class OptimizeTests
         Assert.Equal(bigRead[0]!.GetValue<long>(), bigChunks[1].FileOffset);
         Assert.All(bigChunks.Skip(2), c => Assert.False(c.Prefetch));
         Assert.Contains("bin/busybox", (await TocOrderAsync(setup, optimized, manifest.Layers[0])).TakeWhile(p => p != Landmark));
+        // Each layer tells what its prefetch fetches, for a snapshotter to start it before the TOC arrives.
+        foreach (var layer in manifest.Layers)
+        {
+            var reader = await OpenAsync(setup, optimized, layer);
+            Assert.Equal(PrefetchHint.Format(PrefetchHint.FromToc(reader.Toc, reader.TocOffset)), layer.Annotation(PrefetchHint.Annotation));
+        }
 
         // Reusing the record runs nothing and gives the same image.
         var reuse = (await setup.EstargzAsync("optimize", "--json", "--prefetch-list", record, $"{registry.Host}/app:v1", $"{registry.Host}/app:again")).EnsureSuccess();
@@ -101,16 +107,17 @@ public sealed class OptimizeTests
 
     private static async Task<IReadOnlyList<EstargzChunk>> ChunksAsync(RegistrySetup setup, ImageReference image, Descriptor layer, string path)
     {
-        var blob = new MemoryBlobSource(await setup.Client.GetBlobAsync(image, layer, Token));
-        var reader = await EstargzReader.OpenAsync(blob, Digest.Parse(layer.Annotation("containerd.io/snapshot/stargz/toc.digest")!), cancellationToken: Token);
+        var reader = await OpenAsync(setup, image, layer);
         return reader.GetChunks(reader.GetEntry(path));
     }
 
     /// <summary>The TOC entry names of a pushed layer, in blob order (chunks left out).</summary>
-    private static async Task<List<string>> TocOrderAsync(RegistrySetup setup, ImageReference image, Descriptor layer)
+    private static async Task<List<string>> TocOrderAsync(RegistrySetup setup, ImageReference image, Descriptor layer) =>
+        (await OpenAsync(setup, image, layer)).Toc.Entries.Where(e => e.Type != TocEntryTypes.Chunk).Select(e => e.Name.TrimEnd('/')).ToList();
+
+    private static async Task<EstargzReader> OpenAsync(RegistrySetup setup, ImageReference image, Descriptor layer)
     {
         var blob = new MemoryBlobSource(await setup.Client.GetBlobAsync(image, layer, Token));
-        var reader = await EstargzReader.OpenAsync(blob, Digest.Parse(layer.Annotation("containerd.io/snapshot/stargz/toc.digest")!), cancellationToken: Token);
-        return reader.Toc.Entries.Where(e => e.Type != TocEntryTypes.Chunk).Select(e => e.Name.TrimEnd('/')).ToList();
+        return await EstargzReader.OpenAsync(blob, Digest.Parse(layer.Annotation("containerd.io/snapshot/stargz/toc.digest")!), cancellationToken: Token);
     }
 }

@@ -15,4 +15,8 @@ public sealed record EstargzBuildResult(
     long UncompressedSize,
     long CompressedSize,
     Digest BlobDigest,
-    Toc Toc);
+    Toc Toc)
+{
+    /// <summary>What a snapshotter's prefetch of the layer fetches: the <see cref="PrefetchHint.Annotation"/> value, when not empty.</summary>
+    public IReadOnlyList<BlobSpan> PrefetchSpans { get; init; } = [];
+}

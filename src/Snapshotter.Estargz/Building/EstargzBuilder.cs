@@ -82,7 +82,10 @@ public static class EstargzBuilder
             writer.UncompressedLength,
             writer.Position,
             writer.BlobDigest(),
-            toc);
+            toc)
+        {
+            PrefetchSpans = PrefetchHint.FromToc(toc, tocOffset),
+        };
     }
 
     private static async Task<MemberCompressor.Result> CompressAsync(MemberPlan plan, TarSpool spool, int level, SemaphoreSlim workers, CancellationToken cancellationToken)
