@@ -93,7 +93,7 @@ public sealed class LayerContent : IDisposable
         PrefetchEnd(Reader, Tree.Members, other) == PrefetchEnd(Reader, Tree.Members, Options.Prefetch);
 
     /// <summary>Unmarked compressed bytes between two prefetched runs that are fetched rather than skipped.</summary>
-    internal const long PrefetchMergeGap = 64 * 1024;
+    internal const long PrefetchMergeGap = PrefetchHint.MergeGap;
 
     /// <summary>Starts fetching the prefetch region, once; later calls return the same task (<see cref="PrefetchCompletion"/>).</summary>
     public Task StartPrefetch()

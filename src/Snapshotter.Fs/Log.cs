@@ -55,4 +55,10 @@ internal static partial class Log
 
     [LoggerMessage(15, LogLevel.Debug, "Layer {Layer}: tree {TreeMs:F1} ms, mount {MountMs:F1} ms, INIT {InitMs:F1} ms, read-ahead and handover {KeepMs:F1} ms")]
     public static partial void MountTimes(ILogger logger, Digest layer, double treeMs, double mountMs, double initMs, double keepMs);
+
+    [LoggerMessage(16, LogLevel.Debug, "Layer {Layer}: fetching {Bytes} bytes at {Offset} ahead of its TOC failed ({Reason}); reads of them go to the registry")]
+    public static partial void EarlyPrefetchFailed(ILogger logger, Digest layer, long offset, int bytes, string reason);
+
+    [LoggerMessage(17, LogLevel.Debug, "Layer {Layer}: {Staged} bytes fetched ahead of its TOC from the prefetch hint, {Served} of them read from memory")]
+    public static partial void EarlyPrefetchDone(ILogger logger, Digest layer, long staged, long served);
 }

@@ -61,6 +61,18 @@ internal sealed class FaultyRegistryProxy : IAsyncDisposable
 
     public int BlobRequests => Volatile.Read(ref _blobRequests);
 
+    /// <summary>The Range headers of blob GETs, as they arrived.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> BlobRanges { get; } = new();
+
+    /// <summary>When set, a blob GET for a range from <see cref="HoldRangesFrom"/> on waits for it before it is forwarded.</summary>
+    public TaskCompletionSource? Hold { get; set; }
+
+    public long HoldRangesFrom { get; set; }
+
+    /// <summary>The first byte a Range header (<c>bytes=a-b[,...]</c>) asks for; 0 without one.</summary>
+    public static long RangeStart(string range) =>
+        range.StartsWith("bytes=", StringComparison.Ordinal) ? long.Parse(range.AsSpan(6, range.IndexOf('-', StringComparison.Ordinal) - 6), System.Globalization.CultureInfo.InvariantCulture) : 0;
+
     public static async Task<FaultyRegistryProxy> StartAsync(string upstreamHost)
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -104,6 +116,12 @@ internal sealed class FaultyRegistryProxy : IAsyncDisposable
         if (isBlobGet)
         {
             Interlocked.Increment(ref _blobRequests);
+            var range = request.Headers.Range.ToString();
+            BlobRanges.Enqueue(range);
+            if (Hold is { } hold && RangeStart(range) >= HoldRangesFrom)
+            {
+                await hold.Task.WaitAsync(context.RequestAborted);
+            }
             if (fault == RegistryFault.DropMidBody && Interlocked.Increment(ref _sinceFault) % 2 == 0)
             {
                 fault = RegistryFault.None;

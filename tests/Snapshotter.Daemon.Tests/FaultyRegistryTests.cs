@@ -99,10 +99,11 @@ public sealed class FaultyRegistryTests
     /// <summary>
     /// Builds an eStargz image of one layer per item of <paramref name="layers"/> (bottom first) and
     /// pushes it as &lt;host&gt;/&lt;name&gt;; the <paramref name="prioritized"/> files a layer holds go
-    /// before its prefetch landmark.
+    /// before its prefetch landmark; with <paramref name="hints"/> each layer descriptor carries the
+    /// prefetch hint, as <c>estargz convert</c> writes it.
     /// </summary>
     internal static async Task<IReadOnlyList<(Digest Layer, Digest Toc)>> PushImageAsync(string host, string name, IEnumerable<IEnumerable<(string Path, byte[] Content)>> layers, TempDirectory directory,
-        IReadOnlyList<string>? prioritized = null)
+        IReadOnlyList<string>? prioritized = null, bool hints = false)
     {
         using var client = new RegistryClient();
         var reference = ImageReference.Parse($"{host}/{name}");
@@ -127,7 +128,7 @@ public sealed class FaultyRegistryTests
         var configDigest = Digest.Compute(config);
         var layerDescriptors = string.Join(",", built.Select(b => $$$"""
             {"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{{{b.BlobDigest}}}","size":{{{b.CompressedSize}}},
-             "annotations":{"containerd.io/snapshot/stargz/toc.digest":"{{{b.TocDigest}}}"}}
+             "annotations":{"containerd.io/snapshot/stargz/toc.digest":"{{{b.TocDigest}}}"{{{(hints ? HintAnnotation(b) : "")}}}}}
             """));
         var manifest = Encoding.UTF8.GetBytes($$$"""
             {"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
@@ -138,4 +139,6 @@ public sealed class FaultyRegistryTests
         await client.PushManifestAsync(reference, MediaTypes.OciManifest, manifest, Token);
         return built.Select(b => (b.BlobDigest, b.TocDigest)).ToList();
     }
+
+    private static string HintAnnotation(EstargzBuildResult layer) => $",\"{PrefetchHint.Annotation}\":\"{PrefetchHint.Format(layer.PrefetchSpans)}\"";
 }

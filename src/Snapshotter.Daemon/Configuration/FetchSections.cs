@@ -34,6 +34,7 @@ internal static class FetchSections
                 "enable" => options with { Enabled = values.Flag(key, value) },
                 "size_without_landmark_bytes" => options with { SizeWithoutLandmark = values.Integer(key, value) },
                 "timeout_seconds" => options with { Timeout = values.Seconds(key, value) },
+                "hint_max_bytes" => options with { HintMaxBytes = values.Integer(key, value) },
                 _ => throw values.Unknown(key),
             };
         }

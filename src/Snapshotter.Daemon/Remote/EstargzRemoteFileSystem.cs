@@ -47,7 +47,11 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         _logger = loggerFactory.CreateLogger<EstargzRemoteFileSystem>();
         _mountOptions = mountOptions ?? LayerMountOptions.Default;
         _tails = tails;
-        _preOpener = new LayerPreOpener(registry, (reader, blob) => LayerContent.Open(reader, blob, _mountOptions, _loggerFactory), _logger);
+        _preOpener = new LayerPreOpener(
+            registry,
+            (blob, layer) => EarlyPrefetch.Start(blob, layer, _mountOptions, _logger),
+            (reader, chunks) => LayerContent.Open(reader, chunks, _mountOptions, _loggerFactory),
+            _logger);
     }
 
     /// <summary>The mountpoints currently served.</summary>
@@ -70,7 +74,7 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
             var blob = OpenBlob(reference, layerDigest, recorded.Size);
             if (await TryOpenReaderAsync(blob, tocDigest, recorded, cancellationToken).ConfigureAwait(false) is { } reader)
             {
-                await MountReaderAsync(mountpoint, labels, reference, reader, blob, cancellationToken).ConfigureAwait(false);
+                await MountReaderAsync(mountpoint, labels, reference, reader, blob, blob, cancellationToken).ConfigureAwait(false);
                 return;
             }
             _tails.Delete(layerDigest);
@@ -87,7 +91,7 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
                 return;
             }
             preOpened.Content.Dispose();
-            await MountReaderAsync(mountpoint, labels, reference, preOpened.Reader, preOpened.Blob, cancellationToken).ConfigureAwait(false);
+            await MountReaderAsync(mountpoint, labels, reference, preOpened.Reader, preOpened.Blob, preOpened.Blob, cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -104,9 +108,20 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         }
         var fetched = new RegistryLayerBlob(_registry.OpenBlob(reference, descriptor));
         var resolved = Stopwatch.GetTimestamp();
-        var opened = await TryOpenReaderAsync(fetched, tocDigest, null, cancellationToken).ConfigureAwait(false);
+        // The hinted prefetch goes on the link while the footer and TOC are read (through the plain blob).
+        var chunks = EarlyPrefetch.Start(fetched, descriptor, _mountOptions, _logger);
+        EstargzReader opened;
+        try
+        {
+            opened = (await TryOpenReaderAsync(fetched, tocDigest, null, cancellationToken).ConfigureAwait(false))!;
+        }
+        catch
+        {
+            EarlyPrefetch.Release(chunks);
+            throw;
+        }
         RemoteLog.Opened(_logger, layerDigest.ToString(), Stopwatch.GetElapsedTime(started, resolved).TotalMilliseconds, Stopwatch.GetElapsedTime(resolved).TotalMilliseconds);
-        await MountReaderAsync(mountpoint, labels, reference, opened!, fetched, cancellationToken).ConfigureAwait(false);
+        await MountReaderAsync(mountpoint, labels, reference, opened, fetched, chunks, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -153,12 +168,23 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
 
     private bool IsMounted(Digest layer) => _mounts.Values.Any(mounted => mounted.Mount.LayerDigest == layer);
 
+    /// <param name="chunks">What chunks are read through: <paramref name="blob"/>, or its early prefetch (<see cref="EarlyPrefetch"/>), which this now owns.</param>
     private async Task MountReaderAsync(string mountpoint, IReadOnlyDictionary<string, string> labels, ImageReference reference, EstargzReader reader,
-        RegistryLayerBlob blob, CancellationToken cancellationToken)
+        RegistryLayerBlob blob, IBlob chunks, CancellationToken cancellationToken)
     {
-        // LayerMount leaves nothing mounted when it throws.
-        var mount = await LayerMount.MountAsync(reader, blob, mountpoint, OptionsFor(labels), _loggerFactory, cancellationToken).ConfigureAwait(false);
-        Register(mountpoint, reference, mount, blob);
+        LayerContent content;
+        try
+        {
+            content = LayerContent.Open(reader, chunks, OptionsFor(labels), _loggerFactory);
+        }
+        catch
+        {
+            EarlyPrefetch.Release(chunks);
+            throw;
+        }
+        // Started before the mount rather than after it: the link is busy a few round trips sooner.
+        EarlyPrefetch.ReleaseAfter(chunks, content.StartPrefetch());
+        await MountContentAsync(mountpoint, reference, content, blob, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task MountContentAsync(string mountpoint, ImageReference reference, LayerContent content, RegistryLayerBlob blob, CancellationToken cancellationToken)

@@ -20,17 +20,21 @@ internal sealed class LayerPreOpener : IDisposable
     private const int MaxParallel = 4;
 
     private readonly IRegistryClient _registry;
-    private readonly Func<EstargzReader, RegistryLayerBlob, LayerContent> _prepare;
+    private readonly Func<RegistryLayerBlob, Descriptor, IBlob> _startEarly;
+    private readonly Func<EstargzReader, IBlob, LayerContent> _prepare;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<Digest, Opening> _openings = new();
     private readonly SemaphoreSlim _parallel = new(MaxParallel);
     private readonly CancellationTokenSource _stopping = new();
 
-    /// <param name="prepare">Builds an opened layer's content, as its mount will use it.</param>
-    public LayerPreOpener(IRegistryClient registry, Func<EstargzReader, RegistryLayerBlob, LayerContent> prepare, ILogger logger, TimeProvider? time = null)
+    /// <param name="startEarly">The blob a layer's chunks are read through, its hinted prefetch started before its TOC is read (<see cref="EarlyPrefetch.Start"/>).</param>
+    /// <param name="prepare">Builds an opened layer's content on those chunks, as its mount will use it.</param>
+    public LayerPreOpener(IRegistryClient registry, Func<RegistryLayerBlob, Descriptor, IBlob> startEarly, Func<EstargzReader, IBlob, LayerContent> prepare,
+        ILogger logger, TimeProvider? time = null)
     {
         _registry = registry;
+        _startEarly = startEarly;
         _prepare = prepare;
         _logger = logger;
         _time = time ?? TimeProvider.System;
@@ -92,12 +96,22 @@ internal sealed class LayerPreOpener : IDisposable
         try
         {
             var blob = new RegistryLayerBlob(_registry.OpenBlob(reference, layer));
-            var recording = new TailRecordingBlob(blob, null);
-            var reader = await EstargzReader.OpenAsync(recording, toc, cancellationToken: _stopping.Token).ConfigureAwait(false);
-            var tail = recording.Seal();
-            var content = _prepare(reader, blob);
-            _ = content.StartPrefetch(); // its mount waits for it like for its own
-            return new OpenedLayer(reader, blob, tail, content);
+            var chunks = _startEarly(blob, layer);
+            try
+            {
+                var recording = new TailRecordingBlob(blob, null);
+                var reader = await EstargzReader.OpenAsync(recording, toc, cancellationToken: _stopping.Token).ConfigureAwait(false);
+                var tail = recording.Seal();
+                var content = _prepare(reader, chunks);
+                // Its mount waits for the prefetch like for its own.
+                EarlyPrefetch.ReleaseAfter(chunks, content.StartPrefetch());
+                return new OpenedLayer(reader, blob, tail, content);
+            }
+            catch
+            {
+                EarlyPrefetch.Release(chunks);
+                throw;
+            }
         }
         finally
         {

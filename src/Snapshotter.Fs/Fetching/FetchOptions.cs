@@ -48,4 +48,11 @@ public sealed record PrefetchOptions
     /// not wait, and the container's first reads join the prefetch requests already in flight.
     /// </summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.Zero;
+
+    /// <summary>
+    /// Compressed bytes of a layer's prefetch hint (<c>io.github.stargz-dotnet.prefetch-ranges</c>,
+    /// written by <c>estargz optimize</c>) fetched into memory while its footer and TOC are still on
+    /// their way (<see cref="EarlyPrefetchBlob"/>); the prefetch then reads them from there. 0: hints are ignored.
+    /// </summary>
+    public long HintMaxBytes { get; init; } = 64L * 1024 * 1024;
 }

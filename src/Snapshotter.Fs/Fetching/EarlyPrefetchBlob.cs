@@ -1,0 +1,284 @@
+using Microsoft.Extensions.Logging;
+using Snapshotter.Estargz;
+using Snapshotter.Oci;
+
+namespace Snapshotter.Fs;
+
+/// <summary>
+/// A layer blob whose prefetch starts before its TOC is known. The ranges of the layer's prefetch
+/// hint (<see cref="PrefetchHint"/>) are fetched at once, in blob order, a few requests at a time,
+/// into memory; a read that falls in them (the prefetch's own once the TOC has arrived, or a
+/// container's) is served from there as the bytes arrive, and each piece is let go once read
+/// through. Everything else, and whatever a failed or dropped piece would have held, is read from
+/// the blob. The bytes are raw compressed members: the chunk reader verifies them like any others.
+/// </summary>
+public sealed class EarlyPrefetchBlob : IBlob, IDisposable
+{
+    private readonly IBlob _inner;
+    private readonly Piece[] _pieces;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ILogger _logger;
+    private long _served;
+    private int _disposed;
+
+    /// <param name="inner">The layer blob.</param>
+    /// <param name="hint">The hinted ranges, ascending; cut to <paramref name="maxBytes"/> in all.</param>
+    /// <param name="fetch">Piece size (<see cref="FetchOptions.MaxRequestBytes"/>) and requests in flight (<see cref="FetchOptions.PrefetchRequests"/>).</param>
+    public EarlyPrefetchBlob(IBlob inner, IReadOnlyList<BlobSpan> hint, FetchOptions fetch, long maxBytes, ILogger logger)
+    {
+        _inner = inner ?? throw new ArgumentNullException(nameof(inner));
+        ArgumentNullException.ThrowIfNull(hint);
+        ArgumentNullException.ThrowIfNull(fetch);
+        _logger = logger;
+        _pieces = Cut(hint, fetch.MaxRequestBytes, maxBytes, inner.Size);
+        StagedBytes = _pieces.Sum(p => (long)p.Length);
+        Fetching = FetchAllAsync(Math.Max(1, fetch.PrefetchRequests));
+    }
+
+    public Digest Digest => _inner.Digest;
+
+    public long Size => _inner.Size;
+
+    /// <summary>Bytes the hint made this fetch ahead of the TOC.</summary>
+    public long StagedBytes { get; }
+
+    /// <summary>Of those, bytes reads took from memory.</summary>
+    public long ServedBytes => Interlocked.Read(ref _served);
+
+    /// <summary>Completes when every piece has arrived, failed or been dropped.</summary>
+    public Task Fetching { get; }
+
+    public ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken) =>
+        ReadCoreAsync(offset, destination, null, cancellationToken);
+
+    public ValueTask ReadAsync(long offset, Memory<byte> destination, Action<int> filled, CancellationToken cancellationToken) =>
+        ReadCoreAsync(offset, destination, filled, cancellationToken);
+
+    private async ValueTask ReadCoreAsync(long offset, Memory<byte> destination, Action<int>? filled, CancellationToken cancellationToken)
+    {
+        var done = 0;
+        for (var index = Find(offset); index >= 0 && index < _pieces.Length && done < destination.Length; index++)
+        {
+            var piece = _pieces[index];
+            var at = offset + done;
+            if (at < piece.Offset || at >= piece.End)
+            {
+                break; // a gap between hinted ranges
+            }
+            var from = (int)(at - piece.Offset);
+            var take = (int)Math.Min(piece.Length - from, destination.Length - done);
+            var copied = await piece.CopyAsync(from, destination.Slice(done, take), copied => filled?.Invoke(done + copied), cancellationToken).ConfigureAwait(false);
+            Interlocked.Add(ref _served, copied);
+            done += copied;
+            if (copied < take)
+            {
+                break; // the piece failed or was dropped: the blob has the rest
+            }
+        }
+        if (done < destination.Length)
+        {
+            var before = done;
+            await _inner.ReadAsync(offset + done, destination[done..], count => filled?.Invoke(before + count), cancellationToken).ConfigureAwait(false);
+        }
+        else if (done == 0)
+        {
+            filled?.Invoke(0);
+        }
+    }
+
+    /// <summary>The piece holding <paramref name="offset"/>, or -1.</summary>
+    private int Find(long offset)
+    {
+        int low = 0, high = _pieces.Length - 1;
+        while (low <= high)
+        {
+            var middle = (low + high) >>> 1;
+            if (_pieces[middle].End <= offset)
+            {
+                low = middle + 1;
+            }
+            else if (_pieces[middle].Offset > offset)
+            {
+                high = middle - 1;
+            }
+            else
+            {
+                return middle;
+            }
+        }
+        return -1;
+    }
+
+    private async Task FetchAllAsync(int parallel)
+    {
+        await Task.Yield();
+        using var slots = new SemaphoreSlim(parallel, parallel);
+        var running = new List<Task>(_pieces.Length);
+        try
+        {
+            foreach (var piece in _pieces)
+            {
+                await slots.WaitAsync(_stop.Token).ConfigureAwait(false);
+                running.Add(FetchAsync(piece, slots));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        await Task.WhenAll(running).ConfigureAwait(false);
+    }
+
+    private async Task FetchAsync(Piece piece, SemaphoreSlim slots)
+    {
+        try
+        {
+            if (piece.Buffer is { } buffer)
+            {
+                await _inner.ReadAsync(piece.Offset, buffer, piece.Report, _stop.Token).ConfigureAwait(false);
+                piece.Report(piece.Length);
+            }
+        }
+        catch (Exception e)
+        {
+            if (!_stop.IsCancellationRequested)
+            {
+                Log.EarlyPrefetchFailed(_logger, Digest, piece.Offset, piece.Length, e.Message);
+            }
+            piece.Drop();
+        }
+        finally
+        {
+            slots.Release();
+        }
+    }
+
+    /// <summary>Stops the fetches and lets go of every piece; reads still waiting go to the blob.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        _stop.Cancel();
+        foreach (var piece in _pieces)
+        {
+            piece.Drop();
+        }
+        Log.EarlyPrefetchDone(_logger, Digest, StagedBytes, ServedBytes);
+    }
+
+    private static Piece[] Cut(IReadOnlyList<BlobSpan> hint, long pieceBytes, long maxBytes, long blobSize)
+    {
+        var pieces = new List<Piece>();
+        long total = 0;
+        foreach (var span in hint)
+        {
+            for (var offset = span.Offset; offset < span.End && total < maxBytes && offset < blobSize; )
+            {
+                var length = (int)Math.Min(Math.Min(pieceBytes, span.End - offset), Math.Min(maxBytes - total, blobSize - offset));
+                pieces.Add(new Piece(offset, length));
+                offset += length;
+                total += length;
+            }
+        }
+        return [.. pieces];
+    }
+
+    /// <summary>One request's bytes as they arrive, with the reads waiting for them.</summary>
+    private sealed class Piece(long offset, int length)
+    {
+        private readonly Lock _lock = new();
+        private readonly List<(int Count, TaskCompletionSource Ready)> _waiters = [];
+        private int _filled;
+        private int _taken;
+
+        public long Offset { get; } = offset;
+
+        public int Length { get; } = length;
+
+        public long End => Offset + Length;
+
+        /// <summary>The bytes; null once dropped.</summary>
+        public byte[]? Buffer { get; private set; } = new byte[length];
+
+        public void Report(int filled)
+        {
+            List<TaskCompletionSource>? ready = null;
+            lock (_lock)
+            {
+                _filled = Math.Max(_filled, filled);
+                for (var i = _waiters.Count - 1; i >= 0; i--)
+                {
+                    if (_waiters[i].Count <= _filled)
+                    {
+                        (ready ??= []).Add(_waiters[i].Ready);
+                        _waiters.RemoveAt(i);
+                    }
+                }
+            }
+            ready?.ForEach(r => r.TrySetResult()); // continuations run elsewhere: the fetch goes on reading
+        }
+
+        public void Drop()
+        {
+            List<(int, TaskCompletionSource Ready)> waiting;
+            lock (_lock)
+            {
+                Buffer = null;
+                waiting = [.. _waiters];
+                _waiters.Clear();
+            }
+            waiting.ForEach(w => w.Ready.TrySetResult());
+        }
+
+        /// <summary>
+        /// Copies [<paramref name="from"/>, +destination.Length) as it arrives, telling
+        /// <paramref name="copied"/> the running count; returns how many bytes it copied (fewer when the
+        /// piece was dropped first). The piece lets go of its buffer once every byte has been taken.
+        /// </summary>
+        public async ValueTask<int> CopyAsync(int from, Memory<byte> destination, Action<int> copied, CancellationToken cancellationToken)
+        {
+            var done = 0;
+            while (done < destination.Length)
+            {
+                Task? wait = null;
+                lock (_lock)
+                {
+                    if (Buffer is null)
+                    {
+                        return done;
+                    }
+                    var available = Math.Min(_filled - from, destination.Length);
+                    if (available > done)
+                    {
+                        Buffer.AsSpan(from + done, available - done).CopyTo(destination.Span[done..available]);
+                        done = available;
+                    }
+                    else
+                    {
+                        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                        _waiters.Add((from + done + 1, ready));
+                        wait = ready.Task;
+                    }
+                }
+                if (wait is null)
+                {
+                    copied(done);
+                }
+                else
+                {
+                    await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+            lock (_lock)
+            {
+                _taken += done;
+                if (_taken >= Length)
+                {
+                    Buffer = null;
+                }
+            }
+            return done;
+        }
+    }
+}
