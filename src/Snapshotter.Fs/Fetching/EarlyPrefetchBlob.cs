@@ -48,11 +48,12 @@ public sealed class EarlyPrefetchBlob : IBlob, IDisposable
     /// <summary>Completes when every piece has arrived, failed or been dropped.</summary>
     public Task Fetching { get; }
 
+    // Once released (its prefetch over), the layer's reads go straight to the blob.
     public ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken) =>
-        ReadCoreAsync(offset, destination, null, cancellationToken);
+        Volatile.Read(ref _disposed) != 0 ? _inner.ReadAsync(offset, destination, cancellationToken) : ReadCoreAsync(offset, destination, null, cancellationToken);
 
     public ValueTask ReadAsync(long offset, Memory<byte> destination, Action<int> filled, CancellationToken cancellationToken) =>
-        ReadCoreAsync(offset, destination, filled, cancellationToken);
+        Volatile.Read(ref _disposed) != 0 ? _inner.ReadAsync(offset, destination, filled, cancellationToken) : ReadCoreAsync(offset, destination, filled, cancellationToken);
 
     private async ValueTask ReadCoreAsync(long offset, Memory<byte> destination, Action<int>? filled, CancellationToken cancellationToken)
     {
