@@ -21,5 +21,11 @@ public static class EstargzConstants
     /// <summary>Layer descriptor annotation carrying the uncompressed (diff) size.</summary>
     public const string UncompressedSizeAnnotation = "io.containers.estargz.uncompressed-size";
 
+    /// <summary>zstd:chunked layer annotation: sha256 of the compressed TOC (containers/storage's "manifest").</summary>
+    public const string ZstdChunkedManifestChecksumAnnotation = "io.containers.zstd-chunked.manifest-checksum";
+
+    /// <summary>zstd:chunked layer annotation: <c>offset:compressedLength:uncompressedLength:1</c> of the compressed TOC.</summary>
+    public const string ZstdChunkedManifestPositionAnnotation = "io.containers.zstd-chunked.manifest-position";
+
     public const int DefaultChunkSize = 4 * 1024 * 1024;
 }

@@ -330,6 +330,7 @@ internal sealed class ChunkReader
         _statistics.AddBlobRead();
         var read = ReadBlobAsync(start, compressed.AsMemory(0, (int)length), arrival, cancellationToken);
         var completed = 0;
+        using var shared = new SharedMember(_reader, _members);
         try
         {
             var failed = new HashSet<int>();
@@ -344,7 +345,8 @@ internal sealed class ChunkReader
                 {
                     await read.ConfigureAwait(false); // it ended first: it failed, and this throws
                 }
-                if (!await CompleteChunkAsync(chunk, fetch, compressed.AsMemory(memberStart, memberLength)).ConfigureAwait(false))
+                var memberBytes = compressed.AsMemory(memberStart, memberLength);
+                if (!await CompleteChunkAsync(chunk, fetch, memberBytes, shared.Inflate(member, memberBytes.Span)).ConfigureAwait(false))
                 {
                     failed.Add(member);
                 }
@@ -387,8 +389,11 @@ internal sealed class ChunkReader
     private async Task ReadBlobAsync(long offset, Memory<byte> destination, Arrival arrival, CancellationToken cancellationToken) =>
         await _blob.ReadAsync(offset, destination, arrival.Report, cancellationToken).ConfigureAwait(false);
 
-    /// <summary>Decompresses and verifies one chunk, hands it to its waiters, then stores it; false if it failed.</summary>
-    private async ValueTask<bool> CompleteChunkAsync(MemberChunk item, Fetch fetch, ReadOnlyMemory<byte> member)
+    /// <summary>
+    /// Decompresses (or, from a member several chunks share, copies out of <paramref name="inflated"/>)
+    /// and verifies one chunk, hands it to its waiters, then stores it; false if it failed.
+    /// </summary>
+    private async ValueTask<bool> CompleteChunkAsync(MemberChunk item, Fetch fetch, ReadOnlyMemory<byte> member, ReadOnlyMemory<byte>? inflated)
     {
         var (chunk, path) = item;
         if (chunk.Size > MaxChunkSize)
@@ -401,7 +406,14 @@ internal sealed class ChunkReader
         var output = ArrayPool<byte>.Shared.Rent((int)chunk.Size);
         try
         {
-            _reader.ReadChunk(chunk, member.Span, output);
+            if (inflated is { } whole)
+            {
+                EstargzReader.ReadChunkFromInflated(chunk, whole.Span, output);
+            }
+            else
+            {
+                _reader.ReadChunk(chunk, member.Span, output);
+            }
         }
         catch (Exception e) when (e is DigestMismatchException or EstargzFormatException or InvalidDataException)
         {

@@ -51,6 +51,38 @@ public sealed class ChunkReaderTests
         Assert.Equal(1 + node.Chunks.Count, (int)statistics.ChunksDecompressed);
     }
 
+    [Theory]
+    [InlineData(EstargzFormat.Estargz)]
+    [InlineData(EstargzFormat.ZstdChunked)]
+    public async Task A_miss_in_a_member_that_files_share_stores_every_file_of_it_from_one_request(EstargzFormat format)
+    {
+        using var temp = new TempDirectory("fs-chunks");
+        var tar = new TarBuilder();
+        for (var i = 0; i < 20; i++)
+        {
+            tar.File($"f{i}", SampleLayers.Pattern(10_000 + i, i));
+        }
+        var layer = await TestLayers.BuildAsync(tar.Build(), temp.Combine("layer.esgz"),
+            new EstargzBuildOptions { Format = format, CompressionLevel = 1, MinChunkSize = 1 << 20 });
+        using var fixture = await ReaderFixture.OpenAsync(layer, 4 << 20, NoReadAhead);
+        var files = Enumerable.Range(0, 20).Select(i => fixture.Tree.Root.FindChild(System.Text.Encoding.UTF8.GetBytes($"f{i}"))!).ToArray();
+        Assert.Single(files.Select(f => f.Chunks[0].CompressedOffset).Distinct());
+
+        var first = new byte[10_007];
+        await fixture.Chunks.CopyAsync(files[7].Chunks[0], 0, first, "f7", TestContext.Current.CancellationToken);
+
+        Assert.Equal(SampleLayers.Pattern(10_007, 7), first);
+        Assert.Equal(1, fixture.Statistics.BlobReads);
+        Assert.Equal(20, fixture.Statistics.ChunksDecompressed);
+        for (var i = 0; i < files.Length; i++)
+        {
+            var buffer = new byte[10_000 + i];
+            Assert.True(fixture.Chunks.TryCopyStored(files[i].Chunks[0], 0, buffer));
+            Assert.Equal(SampleLayers.Pattern(10_000 + i, i), buffer);
+        }
+        Assert.Equal(0, fixture.Statistics.VerificationFailures);
+    }
+
     [Fact]
     public async Task A_miss_reads_ahead_in_blob_order_so_the_next_files_are_local_without_another_round_trip()
     {

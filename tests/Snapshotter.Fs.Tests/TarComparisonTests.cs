@@ -7,16 +7,17 @@ namespace Snapshotter.Fs.Tests;
 public sealed class TarComparisonTests
 {
     [Theory]
-    [InlineData(1, 0)]
-    [InlineData(8, 16 * 1024)]
-    public async Task Mount_matches_tar_extraction(int concurrency, int minChunkSize)
+    [InlineData(1, 0, EstargzFormat.Estargz)]
+    [InlineData(8, 16 * 1024, EstargzFormat.Estargz)]
+    [InlineData(8, 16 * 1024, EstargzFormat.ZstdChunked)]
+    public async Task Mount_matches_tar_extraction(int concurrency, int minChunkSize, EstargzFormat format)
     {
         Requirements.Root();
         Requirements.Fuse();
         using var temp = new TempDirectory("fs-compare");
         var builder = TestLayers.Everything();
         var tar = builder.Build();
-        var layer = await TestLayers.BuildAsync(tar, temp.Combine("layer.esgz"), new EstargzBuildOptions { ChunkSize = 256 * 1024, MinChunkSize = minChunkSize, CompressionLevel = 1 });
+        var layer = await TestLayers.BuildAsync(tar, temp.Combine("layer.esgz"), new EstargzBuildOptions { ChunkSize = 256 * 1024, MinChunkSize = minChunkSize, CompressionLevel = 1, Format = format });
         await TestLayers.ExtractAsync(builder, temp.Combine("extracted"));
         var expected = WhiteoutsAsOverlay(FileTree.Read(temp.Combine("extracted")));
 

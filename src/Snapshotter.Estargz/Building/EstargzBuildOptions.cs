@@ -5,6 +5,9 @@ public sealed record EstargzBuildOptions
 {
     public static readonly EstargzBuildOptions Default = new();
 
+    /// <summary>The largest <see cref="PrefetchGroupSize"/>: a reader inflates a whole member into memory.</summary>
+    public const int MaxPrefetchGroupSize = 16 * 1024 * 1024;
+
     /// <summary>Largest payload of one gzip member; larger files are split into chunks of this size.</summary>
     public int ChunkSize { get; init; } = EstargzConstants.DefaultChunkSize;
 
@@ -15,8 +18,24 @@ public sealed record EstargzBuildOptions
     /// </summary>
     public int MinChunkSize { get; init; }
 
-    /// <summary>zlib level 0–9; 9 (best compression) is what the Go converter uses.</summary>
+    /// <summary>
+    /// <see cref="EstargzFormat.Estargz"/> (gzip members, the default) or
+    /// <see cref="EstargzFormat.ZstdChunked"/> (zstd frames, as <c>ctr-remote image convert --zstdchunked</c> writes).
+    /// </summary>
+    public EstargzFormat Format { get; init; } = EstargzFormat.Estargz;
+
+    /// <summary>zlib level 0–9 for gzip (9, best compression, is what the Go converter uses); zstd level 1–22 for zstd:chunked.</summary>
     public int CompressionLevel { get; init; } = 9;
+
+    /// <summary>
+    /// When above zero, the chunks a snapshotter's prefetch takes (prioritized files before the
+    /// landmark, or only the chunks of them marked <c>prefetch</c>) share members of up to this many
+    /// uncompressed bytes instead of one member each: the prefetch fetches them all anyway, and one
+    /// larger member compresses much better with zstd (its window spans the files). A read of one of
+    /// them inflates its whole member. Like <see cref="MinChunkSize"/> it relies on <c>innerOffset</c>,
+    /// which stargz-snapshotter reads from v0.13.
+    /// </summary>
+    public int PrefetchGroupSize { get; init; }
 
     /// <summary>Files to put first, in this order (the order the workload touches them), followed by <c>.prefetch.landmark</c>.</summary>
     public IReadOnlyList<string> PrioritizedFiles { get; init; } = [];
@@ -44,8 +63,15 @@ public sealed record EstargzBuildOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(ChunkSize, 1, nameof(ChunkSize));
         ArgumentOutOfRangeException.ThrowIfNegative(MinChunkSize, nameof(MinChunkSize));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(MinChunkSize, ChunkSize, nameof(MinChunkSize));
-        ArgumentOutOfRangeException.ThrowIfNegative(CompressionLevel, nameof(CompressionLevel));
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(CompressionLevel, 9, nameof(CompressionLevel));
+        if (Format is not (EstargzFormat.Estargz or EstargzFormat.ZstdChunked))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Format), Format, "only eStargz and zstd:chunked layers are written");
+        }
+        var (minLevel, maxLevel) = Format == EstargzFormat.ZstdChunked ? (1, 22) : (0, 9);
+        ArgumentOutOfRangeException.ThrowIfLessThan(CompressionLevel, minLevel, nameof(CompressionLevel));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(CompressionLevel, maxLevel, nameof(CompressionLevel));
+        ArgumentOutOfRangeException.ThrowIfNegative(PrefetchGroupSize, nameof(PrefetchGroupSize));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(PrefetchGroupSize, MaxPrefetchGroupSize, nameof(PrefetchGroupSize));
         ArgumentOutOfRangeException.ThrowIfLessThan(Parallelism, 1, nameof(Parallelism));
         ArgumentNullException.ThrowIfNull(PrioritizedFiles, nameof(PrioritizedFiles));
     }

@@ -17,6 +17,24 @@ public sealed record EstargzBuildResult(
     Digest BlobDigest,
     Toc Toc)
 {
+    /// <summary>How the blob is framed: eStargz (gzip) or zstd:chunked.</summary>
+    public EstargzFormat Format { get; init; } = EstargzFormat.Estargz;
+
+    /// <summary>Where a zstd:chunked blob keeps its TOC (for the containers/storage annotations); null for eStargz.</summary>
+    public ZstdChunkedToc? ZstdChunkedToc { get; init; }
+
     /// <summary>What a snapshotter's prefetch of the layer fetches: the <see cref="PrefetchHint.Annotation"/> value, when not empty.</summary>
     public IReadOnlyList<BlobSpan> PrefetchSpans { get; init; } = [];
+}
+
+/// <summary>The compressed TOC of a zstd:chunked blob, as its layer annotations describe it.</summary>
+/// <param name="Offset">Blob offset of the compressed TOC (past its skippable-frame header).</param>
+/// <param name="CompressedLength">Bytes of the compressed TOC.</param>
+/// <param name="UncompressedLength">Bytes of the TOC JSON.</param>
+/// <param name="Checksum">sha256 of the compressed TOC: <see cref="EstargzConstants.ZstdChunkedManifestChecksumAnnotation"/>.</param>
+public sealed record ZstdChunkedToc(long Offset, long CompressedLength, long UncompressedLength, Digest Checksum)
+{
+    /// <summary>The <see cref="EstargzConstants.ZstdChunkedManifestPositionAnnotation"/> value: <c>offset:compressed:uncompressed:1</c>.</summary>
+    public string Position => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{Offset}:{CompressedLength}:{UncompressedLength}:{ZstdChunkedFooter.ManifestTypeCrfs}");
 }

@@ -4,7 +4,8 @@ using Snapshotter.Oci;
 namespace Snapshotter.Estargz;
 
 /// <summary>
-/// Converts a tar or tar+gzip layer into eStargz. Original tar headers (PAX records, GNU long
+/// Converts a tar or tar+gzip layer into eStargz (or zstd:chunked, see
+/// <see cref="EstargzBuildOptions.Format"/>). Original tar headers (PAX records, GNU long
 /// names, owners, modes, times, device numbers, xattrs) are copied byte for byte; only the
 /// gzip framing and the order of prioritized files change, so <c>tar -xzf</c> and containerd
 /// unpack the result to the same tree as the input (plus the TOC and landmark files).
@@ -31,6 +32,7 @@ public static class EstargzBuilder
         var planner = new MemberPlanner(options, toc);
 
         using var writer = new BlobWriter(output);
+        using var zstd = options.Format == EstargzFormat.ZstdChunked ? new ZstdFrames(options.CompressionLevel) : null;
         // At most Parallelism members compress at once; up to twice that many wait, compressed, to be written in order.
         using var workers = new SemaphoreSlim(options.Parallelism, options.Parallelism);
         var inFlight = new Queue<Task<MemberCompressor.Result>>();
@@ -39,7 +41,7 @@ public static class EstargzBuilder
             foreach (var plan in planner.Plan(slots))
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                inFlight.Enqueue(CompressAsync(plan, spool, options.CompressionLevel, workers, cancellationToken));
+                inFlight.Enqueue(CompressAsync(plan, spool, zstd, options.CompressionLevel, workers, cancellationToken));
                 // Bounded look-ahead: enough to keep every core busy, little enough to bound memory.
                 while (inFlight.Count > options.Parallelism * 2)
                 {
@@ -70,10 +72,18 @@ public static class EstargzBuilder
 
         var tocOffset = writer.Position;
         var tocJson = toc.ToJson();
-        await WriteTocMemberAsync(writer, tocJson, options.CompressionLevel, cancellationToken).ConfigureAwait(false);
-        var footer = new byte[Footer.Size];
-        Footer.Write(footer, tocOffset);
-        await writer.WriteCompressedAsync(footer, cancellationToken).ConfigureAwait(false);
+        ZstdChunkedToc? zstdToc = null;
+        if (zstd is null)
+        {
+            await WriteTocMemberAsync(writer, tocJson, options.CompressionLevel, cancellationToken).ConfigureAwait(false);
+            var footer = new byte[Footer.Size];
+            Footer.Write(footer, tocOffset);
+            await writer.WriteCompressedAsync(footer, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            zstdToc = await WriteZstdTocAndFooterAsync(writer, tocJson, zstd, cancellationToken).ConfigureAwait(false);
+        }
         await output.FlushAsync(cancellationToken).ConfigureAwait(false);
 
         return new EstargzBuildResult(
@@ -84,16 +94,18 @@ public static class EstargzBuilder
             writer.BlobDigest(),
             toc)
         {
+            Format = options.Format,
+            ZstdChunkedToc = zstdToc,
             PrefetchSpans = PrefetchHint.FromToc(toc, tocOffset),
         };
     }
 
-    private static async Task<MemberCompressor.Result> CompressAsync(MemberPlan plan, TarSpool spool, int level, SemaphoreSlim workers, CancellationToken cancellationToken)
+    private static async Task<MemberCompressor.Result> CompressAsync(MemberPlan plan, TarSpool spool, ZstdFrames? zstd, int level, SemaphoreSlim workers, CancellationToken cancellationToken)
     {
         await workers.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return await Task.Run(() => MemberCompressor.Compress(plan, spool, level), cancellationToken).ConfigureAwait(false);
+            return await Task.Run(() => MemberCompressor.Compress(plan, spool, zstd, level), cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -130,6 +142,26 @@ public static class EstargzBuilder
         MemberCompressor.Gzip(tar, compressed, level);
         writer.AppendUncompressed(tar);
         await writer.WriteCompressedAsync(compressed.WrittenMemory, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// zstd:chunked's end, as stargz writes it: the compressed TOC JSON in a skippable frame, then
+    /// the footer's skippable frame. Neither decompresses to anything, so unlike eStargz the tar
+    /// stream (and the DiffID) holds no TOC entry and no end-of-archive blocks.
+    /// </summary>
+    private static async Task<ZstdChunkedToc> WriteZstdTocAndFooterAsync(BlobWriter writer, byte[] tocJson, ZstdFrames zstd, CancellationToken cancellationToken)
+    {
+        using var compressed = new PooledBuffer(tocJson.Length / 4);
+        zstd.Compress(tocJson, compressed);
+        var frameHeader = new byte[ZstdChunkedFooter.SkippableFrameHeaderSize];
+        ZstdChunkedFooter.WriteSkippableFrameHeader(frameHeader, compressed.WrittenSpan.Length);
+        await writer.WriteCompressedAsync(frameHeader, cancellationToken).ConfigureAwait(false);
+        var toc = new ZstdChunkedToc(writer.Position, compressed.WrittenSpan.Length, tocJson.Length, Digest.FromSha256Hash(SHA256.HashData(compressed.WrittenSpan)));
+        await writer.WriteCompressedAsync(compressed.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        var footer = new byte[ZstdChunkedFooter.Size];
+        ZstdChunkedFooter.Write(footer, toc.Offset, toc.CompressedLength, toc.UncompressedLength);
+        await writer.WriteCompressedAsync(footer, cancellationToken).ConfigureAwait(false);
+        return toc;
     }
 
     /// <summary>Writes the blob in order, hashing it (blob digest) and the tar it decompresses to (DiffID).</summary>

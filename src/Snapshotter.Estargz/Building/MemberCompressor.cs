@@ -6,9 +6,9 @@ using Snapshotter.Oci;
 namespace Snapshotter.Estargz;
 
 /// <summary>
-/// Materialises a planned member and gzips it with zlib at the requested level. The gzip
-/// header's OS byte is set to 255 ("unknown", as Go writes it) so the output does not depend
-/// on the platform zlib was built for; MTIME is already 0.
+/// Materialises a planned member and compresses it: gzip with zlib (the header's OS byte set to
+/// 255, "unknown", as Go writes it, so the output does not depend on the platform zlib was built
+/// for; MTIME is already 0), or one zstd frame.
 /// </summary>
 internal static class MemberCompressor
 {
@@ -30,7 +30,8 @@ internal static class MemberCompressor
         }
     }
 
-    public static Result Compress(MemberPlan plan, TarSpool spool, int level)
+    /// <summary>Compresses with <paramref name="zstd"/> when given (zstd:chunked), else gzip at <paramref name="level"/>.</summary>
+    public static Result Compress(MemberPlan plan, TarSpool spool, ZstdFrames? zstd, int level)
     {
         var length = checked((int)plan.Length);
         var uncompressed = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
@@ -58,7 +59,14 @@ internal static class MemberCompressor
                 var payload = plan.Payloads[i];
                 digests[i] = Digest.Compute(span.Slice((int)payload.InnerOffset, (int)payload.Length)).Value;
             }
-            Gzip(span, compressed, level);
+            if (zstd is not null)
+            {
+                zstd.Compress(span, compressed);
+            }
+            else
+            {
+                Gzip(span, compressed, level);
+            }
             return new Result(plan, uncompressed, compressed, digests);
         }
         catch

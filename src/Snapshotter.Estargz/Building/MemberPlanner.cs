@@ -13,6 +13,9 @@ internal sealed class MemberPlanner(EstargzBuildOptions options, Toc toc)
     private readonly Dictionary<long, string> _lastGroupNames = [];
     private MemberPlan _current = new();
 
+    // Until the landmark: the entries here are the prioritized ones, which prefetch takes.
+    private bool _inPrefetchRegion = true;
+
     public IEnumerable<MemberPlan> Plan(IReadOnlyList<EntryOrder.Slot> slots)
     {
         foreach (var slot in slots)
@@ -57,7 +60,7 @@ internal sealed class MemberPlanner(EstargzBuildOptions options, Toc toc)
             return [];
         }
         entry.Size = item.Size;
-        return AddPayload(entry, item.Size, _reads.Chunks(item.CanonicalName, item.Size, options.ChunkSize), (member, offset, length) => member.AddSpoolRange(item.DataOffset + offset, length));
+        return AddPayload(entry, item.Size, _reads.Chunks(item.CanonicalName, item.Size, options.ChunkSize), landmark: false, (member, offset, length) => member.AddSpoolRange(item.DataOffset + offset, length));
     }
 
     private List<MemberPlan> AddLandmark(string name)
@@ -66,10 +69,12 @@ internal sealed class MemberPlanner(EstargzBuildOptions options, Toc toc)
         TarHeader.WriteRegularFileHeader(header, name, 0x1a4, 1);
         _current.AddBytes(header);
         var entry = new TocEntry { Name = name, Type = TocEntryTypes.Regular, Size = 1, Mode = 0x1a4 };
-        return AddPayload(entry, 1, [(1, false)], (member, _, _) => member.AddBytes([EstargzConstants.LandmarkContent]));
+        var completed = AddPayload(entry, 1, [(1, false)], landmark: true, (member, _, _) => member.AddBytes([EstargzConstants.LandmarkContent]));
+        _inPrefetchRegion = false;
+        return completed;
     }
 
-    private List<MemberPlan> AddPayload(TocEntry entry, long size, IEnumerable<(long Length, bool Read)> chunks, Action<MemberPlan, long, long> addData)
+    private List<MemberPlan> AddPayload(TocEntry entry, long size, IEnumerable<(long Length, bool Read)> chunks, bool landmark, Action<MemberPlan, long, long> addData)
     {
         toc.Entries.Add(entry);
         var completed = new List<MemberPlan>();
@@ -79,12 +84,15 @@ internal sealed class MemberPlanner(EstargzBuildOptions options, Toc toc)
             return completed;
         }
         var pieces = chunks.ToList();
+        // Prefetch takes the marked chunks of a file that has marks, and every chunk of one that has none.
+        var marked = pieces.Exists(p => p.Read);
         var file = new FileDigest(entry, pieces.Count);
         long written = 0;
         var chunkEntry = entry;
         foreach (var (length, read) in pieces)
         {
-            if (!SharesCurrentMember(size))
+            var prefetched = _inPrefetchRegion && !landmark && (read || !marked);
+            if (!SharesCurrentMember(size, length, prefetched, landmark))
             {
                 if (!_current.IsEmpty)
                 {
@@ -97,7 +105,7 @@ internal sealed class MemberPlanner(EstargzBuildOptions options, Toc toc)
             chunkEntry.ChunkSize = last && length != options.ChunkSize ? 0 : length;
             chunkEntry.ChunkOffset = written;
             chunkEntry.Prefetch = read;
-            _current.BeginPayload(chunkEntry, file, length);
+            _current.BeginPayload(chunkEntry, file, length, prefetched);
             addData(_current, written, length);
             written += length;
             if (!last)
@@ -111,13 +119,26 @@ internal sealed class MemberPlanner(EstargzBuildOptions options, Toc toc)
     }
 
     /// <summary>
-    /// A small file joins the open member when min-chunk-size is on and that member already holds
-    /// file data but fewer than min-chunk-size bytes of it. Files of a chunk or more always start
-    /// their own members, so every large read still inflates only what it needs.
+    /// Whether the next chunk joins the open member. The landmark never does: its offset is where
+    /// the prefetch region ends. With <see cref="EstargzBuildOptions.PrefetchGroupSize"/>, a chunk
+    /// prefetch takes joins a member of such chunks while the group stays within the size, and no
+    /// other chunk joins them. Otherwise a small file joins the open member when min-chunk-size is
+    /// on and that member already holds file data but fewer than min-chunk-size bytes of it; files
+    /// of a chunk or more always start their own members, so every large read still inflates only what it needs.
     /// </summary>
-    private bool SharesCurrentMember(long fileSize) =>
-        options.MinChunkSize > 0 && fileSize < options.MinChunkSize && fileSize <= options.ChunkSize &&
-        _current.PayloadBytes > 0 && _current.PayloadBytes < options.MinChunkSize;
+    private bool SharesCurrentMember(long fileSize, long chunkLength, bool prefetched, bool landmark)
+    {
+        if (landmark || _current.PayloadBytes == 0)
+        {
+            return false;
+        }
+        if (options.PrefetchGroupSize > 0 && (prefetched || _current.OnlyPrefetched))
+        {
+            return prefetched && _current.OnlyPrefetched && _current.PayloadBytes + chunkLength <= options.PrefetchGroupSize;
+        }
+        return options.MinChunkSize > 0 && fileSize < options.MinChunkSize && fileSize <= options.ChunkSize &&
+            _current.PayloadBytes < options.MinChunkSize;
+    }
 
     private static string? NameIfChanged(Dictionary<long, string> last, long id, string? name)
     {

@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using Snapshotter.Oci;
 
 namespace Snapshotter.Estargz;
 
@@ -10,17 +11,19 @@ public enum EstargzFormat
 
     /// <summary>The original CRFS stargz: gzip members, 47-byte footer.</summary>
     LegacyStargz,
+
+    /// <summary>zstd:chunked as stargz writes it: zstd frames, the TOC and a 40-byte footer in skippable frames.</summary>
+    ZstdChunked,
 }
 
 /// <summary>
-/// The seam where zstd:chunked (a 40-byte footer in a zstd skippable frame, zstd frames for
-/// members) plugs in later: the reader detects the framing from the blob's tail and only ever
-/// decompresses through <see cref="OpenDecompressor"/>.
+/// The framing of one format: the reader detects it from the blob's tail and only ever
+/// decompresses through it, so formats differ here and nowhere else.
 /// </summary>
 internal abstract class LayerCompression
 {
-    /// <summary>Candidates in the order the footer is tried, longest footer first so one tail read fits all.</summary>
-    public static readonly IReadOnlyList<LayerCompression> Known = [GzipLayerCompression.Estargz, GzipLayerCompression.Legacy];
+    /// <summary>Candidates in the order the footer is tried; one tail read of <see cref="MaxFooterSize"/> fits all.</summary>
+    public static readonly IReadOnlyList<LayerCompression> Known = [GzipLayerCompression.Estargz, ZstdChunkedLayerCompression.Instance, GzipLayerCompression.Legacy];
 
     public static int MaxFooterSize => Known.Max(c => c.FooterSize);
 
@@ -28,10 +31,18 @@ internal abstract class LayerCompression
 
     public abstract int FooterSize { get; }
 
+    /// <summary>
+    /// Parses the footer; <paramref name="tocOffset"/> is where the TOC's region starts (it runs to
+    /// the footer), and all payload lies before it.
+    /// </summary>
     public abstract bool TryParseFooter(ReadOnlySpan<byte> footer, out long tocOffset);
 
     /// <summary>A stream of the uncompressed bytes of the member(s) that start at the beginning of <paramref name="compressed"/>.</summary>
     public abstract Stream OpenDecompressor(Stream compressed);
+
+    /// <summary>The TOC JSON and its digest from the TOC region (from the TOC offset to the footer).</summary>
+    /// <exception cref="EstargzFormatException">The region does not hold a well-formed TOC of at most <paramref name="maxTocSize"/> bytes.</exception>
+    public abstract (byte[] Json, Digest Digest) ReadToc(ReadOnlyMemory<byte> region, int maxTocSize);
 
     /// <summary>Finds the framing whose footer ends <paramref name="tail"/> (the last bytes of the blob).</summary>
     public static LayerCompression? Detect(ReadOnlySpan<byte> tail, out long tocOffset)
@@ -65,4 +76,7 @@ internal sealed class GzipLayerCompression : LayerCompression
 
     public override Stream OpenDecompressor(Stream compressed) =>
         new GZipStream(compressed, CompressionMode.Decompress, leaveOpen: false);
+
+    public override (byte[] Json, Digest Digest) ReadToc(ReadOnlyMemory<byte> region, int maxTocSize) =>
+        TocMember.Read(this, region, maxTocSize);
 }

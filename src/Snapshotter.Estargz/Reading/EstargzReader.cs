@@ -33,7 +33,7 @@ public sealed class EstargzReader
     /// <summary>sha256 of the uncompressed TOC JSON; verified against the expected digest when one was given.</summary>
     public Digest TocDigest { get; }
 
-    /// <summary>Blob offset of the gzip member that holds the TOC; all payload lies before it.</summary>
+    /// <summary>Blob offset of the TOC (the gzip member or zstd skippable frame that holds it); all payload lies before it.</summary>
     public long TocOffset { get; }
 
     public EstargzFormat Format => _compression.Format;
@@ -74,7 +74,7 @@ public sealed class EstargzReader
         await ReadBlobAsync(source, tailStart, tail, cancellationToken).ConfigureAwait(false);
 
         var compression = LayerCompression.Detect(tail, out var tocOffset)
-            ?? throw new EstargzFormatException("blob does not end with an eStargz or stargz footer");
+            ?? throw new EstargzFormatException("blob does not end with an eStargz, zstd:chunked or stargz footer");
         var tocEnd = size - compression.FooterSize;
         if (tocOffset >= tocEnd)
         {
@@ -99,7 +99,7 @@ public sealed class EstargzReader
             member = buffer;
         }
 
-        var (json, tocDigest) = TocMember.Read(compression, member, options.MaxTocSize);
+        var (json, tocDigest) = compression.ReadToc(member, options.MaxTocSize);
         if (expectedTocDigest is { } expected && expected != tocDigest)
         {
             throw new DigestMismatchException("TOC", expected, tocDigest);
@@ -186,6 +186,36 @@ public sealed class EstargzReader
         VerifyChunk(chunk, output);
     }
 
+    /// <summary>
+    /// Decompresses the first <c>destination.Length</c> bytes of the member whose compressed bytes
+    /// start <paramref name="compressed"/>: for a member that several chunks share, inflated once and
+    /// then served with <see cref="ReadChunkFromInflated"/>, instead of inflating it again for each chunk.
+    /// </summary>
+    /// <exception cref="EstargzFormatException">The member is not valid compressed data or ends early.</exception>
+    public void InflateMember(ReadOnlySpan<byte> compressed, Span<byte> destination)
+    {
+        unsafe
+        {
+            fixed (byte* pointer = compressed)
+            {
+                using var input = new UnmanagedMemoryStream(pointer, compressed.Length);
+                Inflate(_compression, input, 0, destination);
+            }
+        }
+    }
+
+    /// <summary>Copies a chunk out of its member inflated by <see cref="InflateMember"/> and verifies it against its digest.</summary>
+    public static void ReadChunkFromInflated(EstargzChunk chunk, ReadOnlySpan<byte> inflatedMember, Span<byte> destination)
+    {
+        if (chunk.InnerOffset + chunk.Size > inflatedMember.Length)
+        {
+            throw new EstargzFormatException($"the chunk at file offset {chunk.FileOffset} lies past its inflated member");
+        }
+        var output = destination[..(int)chunk.Size];
+        inflatedMember.Slice((int)chunk.InnerOffset, (int)chunk.Size).CopyTo(output);
+        VerifyChunk(chunk, output);
+    }
+
     /// <summary>Fetches a chunk's compressed bytes from the blob and decompresses and verifies them into <paramref name="destination"/>.</summary>
     public async ValueTask ReadChunkAsync(EstargzChunk chunk, Memory<byte> destination, CancellationToken cancellationToken = default)
     {
@@ -269,6 +299,9 @@ public sealed class EstargzReader
         return read == content.Length ? content : throw new EstargzFormatException($"'{EntryNames.Printable(name)}' chunks end before its size");
     }
 
+    /// <summary>The whole blob's members, decompressed in sequence (skippable frames decompress to nothing).</summary>
+    internal Stream OpenBlobDecompressor(Stream blob) => _compression.OpenDecompressor(blob);
+
     internal static void Inflate(LayerCompression compression, Stream input, long skip, Span<byte> output)
     {
         try
@@ -304,7 +337,7 @@ public sealed class EstargzReader
                 output = output[read..];
             }
         }
-        catch (InvalidDataException e)
+        catch (Exception e) when (e is InvalidDataException or ZstdSharp.ZstdException or EndOfStreamException)
         {
             throw new EstargzFormatException($"a chunk's member is not valid compressed data: {e.Message}", e);
         }
