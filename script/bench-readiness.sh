@@ -20,7 +20,9 @@
 # BENCH_IMAGES ("nginx python"), BENCH_MODES ("overlayfs lazy lazy-optimized"),
 # BENCH_OPTIMIZE_PERIOD (60: seconds the workload runs while recording), BENCH_LAZY_PULL (the lazy pull
 # command template, e.g. "stargzctl --address {address} rpull {ref}"), BENCH_CONVERT (the
-# converter command, given SOURCE TARGET; default our `estargz convert`), BENCH_SNAPSHOTTER_CONFIG
+# converter command, given SOURCE TARGET; default our `estargz convert`), BENCH_ESTARGZ_FLAGS (layer options
+# for our `estargz convert` and `optimize`, e.g. "--zstdchunked --compression-level 19 --prefetch-group-size
+# 4194304"; cached images are rebuilt when they change), BENCH_SNAPSHOTTER_CONFIG
 # (a TOML file of daemon settings to measure, without [registry]), BENCH_LABEL (names the result).
 # To compare two results: stargz-bench report A.json B.json -o DIR.
 # Needs root. Everything it creates (namespace, TUN link, qdiscs, processes) goes away on exit.
@@ -48,7 +50,8 @@ log "building estargz, stargz-snapshotter and stargz-bench"
 publish estargz-tools estargz
 publish src/Snapshotter.Daemon stargz-snapshotter
 publish src/Snapshotter.Benchmark stargz-bench
-convert=${BENCH_CONVERT:-$PWD/artifacts/bin/estargz/estargz convert --quiet}
+read -r -a estargz_flags <<<"${BENCH_ESTARGZ_FLAGS:-}"
+convert=${BENCH_CONVERT:-$PWD/artifacts/bin/estargz/estargz convert --quiet ${estargz_flags[*]}}
 
 log "building the benchmark images (cached in $images)"
 ./script/build-bench-images.sh "$images" >/dev/null
@@ -125,9 +128,9 @@ recorder_started=false
 optimize_cached() {
   local name=$1 record=$images/$1.record.jsonl stamp source
   # No record yet on a first run: cat fails, which must not end the script (pipefail).
-  stamp=$({ cat "$images/$name/index.json" "$record" 2>/dev/null || true; } | sha256sum | cut -c1-16)
+  stamp=$({ cat "$images/$name/index.json" "$record" 2>/dev/null || true; echo "${estargz_flags[*]}"; } | sha256sum | cut -c1-16)
   [[ $(cat "$images/$name-opt.stamp" 2>/dev/null) == "$stamp" ]] && return 0
-  local estargz=(artifacts/bin/estargz/estargz optimize --quiet --hosts-dir "$hosts" --plain-http)
+  local estargz=(artifacts/bin/estargz/estargz optimize --quiet --hosts-dir "$hosts" --plain-http "${estargz_flags[@]}")
   if [[ $(cat "$record.stamp" 2>/dev/null) == "$(sha256sum <"$images/$name/index.json" | cut -c1-16)" ]]; then
     log "converting $name with its recorded files first ($(wc -l <"$record") accesses)"
     "${estargz[@]}" --prefetch-list "$record" "$images/$name" "$registry_host/$name:esgz-opt"
@@ -143,7 +146,7 @@ optimize_cached() {
     "${estargz[@]}" --address "$CONTAINERD_ADDRESS" --period "${BENCH_OPTIMIZE_PERIOD:-60}" --record-out "$record" \
       "$images/$name" "$registry_host/$name:esgz-opt" 2>"$out/optimize-$name.log"
     sha256sum <"$images/$name/index.json" | cut -c1-16 >"$record.stamp"
-    stamp=$(cat "$images/$name/index.json" "$record" | sha256sum | cut -c1-16)
+    stamp=$({ cat "$images/$name/index.json" "$record"; echo "${estargz_flags[*]}"; } | sha256sum | cut -c1-16)
   fi
   rm -rf "$images/$name-opt"
   skopeo copy -q --preserve-digests --src-tls-verify=false "docker://$registry_host/$name:esgz-opt" "oci:$images/$name-opt:$name"

@@ -12,25 +12,38 @@ namespace Estargz.Tools.Commands;
 internal sealed class BuildOptions
 {
     private readonly Option<int> _chunkSize = new("--chunk-size") { Description = "uncompressed bytes per chunk of a large file", DefaultValueFactory = _ => 4 << 20 };
-    private readonly Option<int> _minChunkSize = new("--min-chunk-size") { Description = "small files are packed together into gzip members of at least this many bytes (0: one member per file)" };
-    private readonly Option<int> _level = new("--compression-level") { Description = "gzip level 0-9 (9 is what the Go converter uses)", DefaultValueFactory = _ => 9 };
+    private readonly Option<int> _minChunkSize = new("--min-chunk-size") { Description = "small files are packed together into members of at least this many bytes (0: one member per file)" };
+    private readonly Option<bool> _zstdChunked = new("--zstdchunked") { Description = "write zstd:chunked layers (zstd frames, media type tar+zstd) instead of eStargz's gzip, as ctr-remote's --zstdchunked does" };
+    private readonly Option<int?> _level = new("--compression-level") { Description = "gzip level 0-9 (default 9, as the Go converter), or zstd level 1-22 with --zstdchunked (default 3, as the Go converter)" };
+    private readonly Option<int> _prefetchGroupSize = new("--prefetch-group-size") { Description = "the files (or read chunks) a snapshotter prefetches share members of up to this many bytes: much smaller with --zstdchunked, read by stargz-snapshotter 0.13 and later (0: one member per file)" };
     private readonly Option<string[]> _platforms = new("--platform") { Description = "convert only these platforms of a multi-platform image (os/arch[/variant]; repeatable or comma-separated; default all)" };
 
     public void AddTo(Command command)
     {
         command.Options.Add(_chunkSize);
         command.Options.Add(_minChunkSize);
+        command.Options.Add(_zstdChunked);
         command.Options.Add(_level);
+        command.Options.Add(_prefetchGroupSize);
         command.Options.Add(_platforms);
     }
 
-    public EstargzBuildOptions Read(ParseResult result, string temporaryDirectory) => new()
+    public EstargzBuildOptions Read(ParseResult result, string temporaryDirectory)
     {
-        ChunkSize = result.GetValue(_chunkSize),
-        MinChunkSize = result.GetValue(_minChunkSize),
-        CompressionLevel = result.GetValue(_level),
-        TempDirectory = temporaryDirectory,
-    };
+        var zstd = result.GetValue(_zstdChunked);
+        return new()
+        {
+            ChunkSize = result.GetValue(_chunkSize),
+            MinChunkSize = result.GetValue(_minChunkSize),
+            Format = zstd ? EstargzFormat.ZstdChunked : EstargzFormat.Estargz,
+            CompressionLevel = result.GetValue(_level) ?? (zstd ? DefaultZstdLevel : DefaultGzipLevel),
+            PrefetchGroupSize = result.GetValue(_prefetchGroupSize),
+            TempDirectory = temporaryDirectory,
+        };
+    }
+
+    private const int DefaultGzipLevel = 9;
+    private const int DefaultZstdLevel = 3;
 
     public IReadOnlyList<Platform> Platforms(ParseResult result) =>
         (result.GetValue(_platforms) ?? []).SelectMany(p => p.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).Select(Platform.Parse).ToList();

@@ -90,6 +90,11 @@ internal static class ConvertCommand
             Console.WriteLine($"diff id:           {conversion.DiffId}");
             Console.WriteLine($"uncompressed size: {conversion.UncompressedSize}");
             Console.WriteLine($"blob size:         {conversion.TargetSize}");
+            if (conversion.ZstdChunkedToc is { } toc)
+            {
+                Console.WriteLine($"TOC checksum:      {toc.Checksum}");
+                Console.WriteLine($"TOC position:      {toc.Position}");
+            }
         }
         return ExitCodes.Success;
     }

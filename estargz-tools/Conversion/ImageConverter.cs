@@ -111,7 +111,7 @@ internal sealed class ImageConverter(
             results.Add(result);
             layers.Add(new Descriptor
             {
-                MediaType = MediaTypes.OciLayerGzip, // eStargz is gzip, whatever the source said (Docker's type, zstd)
+                MediaType = Annotations.LayerMediaType(result.Format),
                 Digest = result.Target,
                 Size = result.TargetSize,
                 Urls = layer.Urls,
@@ -161,7 +161,7 @@ internal sealed class ImageConverter(
             {
                 throw new DigestMismatchException($"layer blob {layer.Digest} of {source.Name}", layer.Digest, result.Source);
             }
-            var converted = new Descriptor { MediaType = MediaTypes.OciLayerGzip, Digest = result.Target, Size = result.TargetSize };
+            var converted = new Descriptor { MediaType = Annotations.LayerMediaType(result.Format), Digest = result.Target, Size = result.TargetSize };
             var stored = await target.StoreBlobAsync(converted, _ => Task.FromResult(new LocalBlob(staging, Temporary: true)), origin: null, cancellationToken);
             progress.Stored(converted, stored);
             return result with { Store = stored };
@@ -172,7 +172,7 @@ internal sealed class ImageConverter(
         }
     }
 
-    /// <summary>A layer that is already eStargz with both annotations is stored as it is.</summary>
+    /// <summary>A layer that is already in the wanted format (eStargz, or zstd:chunked) with both annotations is stored as it is.</summary>
     private async Task<LayerConversion?> KeepIfAlreadyEstargzAsync(Descriptor layer, Digest diffId, CancellationToken cancellationToken)
     {
         if (layer.Annotation(Annotations.TocDigest) is not { } tocText || !Digest.TryParse(tocText, out var tocDigest) ||
@@ -182,9 +182,10 @@ internal sealed class ImageConverter(
             return null;
         }
         var blob = source.OpenRanged(layer);
+        EstargzFormat format;
         try
         {
-            await EstargzReader.OpenAsync(blob, tocDigest, cancellationToken: cancellationToken);
+            format = (await EstargzReader.OpenAsync(blob, tocDigest, cancellationToken: cancellationToken)).Format;
         }
         catch (Exception e) when (e is EstargzFormatException or DigestMismatchException)
         {
@@ -194,9 +195,13 @@ internal sealed class ImageConverter(
         {
             (blob as IDisposable)?.Dispose();
         }
+        if ((format == EstargzFormat.ZstdChunked) != (options.Build.Format == EstargzFormat.ZstdChunked))
+        {
+            return null; // eStargz asked for zstd:chunked, or the other way round: convert it.
+        }
         var stored = await target.StoreBlobAsync(layer, cancellationToken => source.FetchAsync(layer, progress: null, cancellationToken), source.Repository, cancellationToken);
         progress.Stored(layer, stored);
-        return new LayerConversion(layer.Digest, layer.Digest, layer.Size, layer.Size, tocDigest, diffId, uncompressedSize, Converted: false, Seconds: 0) { Store = stored };
+        return new LayerConversion(layer.Digest, layer.Digest, layer.Size, layer.Size, tocDigest, diffId, uncompressedSize, Converted: false, Seconds: 0) { Store = stored, Format = format };
     }
 
     private static Dictionary<string, string> WithEstargzAnnotations(IReadOnlyDictionary<string, string>? original, LayerConversion result)
@@ -206,8 +211,15 @@ internal sealed class ImageConverter(
         annotations[Annotations.UncompressedSize] = result.UncompressedSize.ToString(CultureInfo.InvariantCulture);
         if (result.Converted)
         {
-            // A hint the source carried described its old blob.
+            // A hint or zstd:chunked position the source carried described its old blob.
             annotations.Remove(PrefetchHint.Annotation);
+            annotations.Remove(Annotations.ZstdChunkedChecksum);
+            annotations.Remove(Annotations.ZstdChunkedPosition);
+            if (result.ZstdChunkedToc is { } toc)
+            {
+                annotations[Annotations.ZstdChunkedChecksum] = toc.Checksum.Value;
+                annotations[Annotations.ZstdChunkedPosition] = toc.Position;
+            }
             if (result.PrefetchSpans.Count > 0)
             {
                 annotations[PrefetchHint.Annotation] = PrefetchHint.Format(result.PrefetchSpans);

@@ -20,6 +20,14 @@ internal sealed record LayerConversion(
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public BlobStore? Store { get; init; }
 
+    /// <summary>eStargz or zstd:chunked: which media type and annotations the layer's descriptor gets.</summary>
+    [JsonConverter(typeof(JsonStringEnumConverter<EstargzFormat>))]
+    public EstargzFormat Format { get; init; } = EstargzFormat.Estargz;
+
+    /// <summary>Where a converted zstd:chunked layer keeps its TOC (its containers/storage annotations); null otherwise.</summary>
+    [JsonIgnore]
+    public ZstdChunkedToc? ZstdChunkedToc { get; init; }
+
     /// <summary>What a snapshotter prefetches of a converted layer (<see cref="PrefetchHint"/>); empty for a kept one, whose annotations stay as they were.</summary>
     [JsonIgnore]
     public IReadOnlyList<BlobSpan> PrefetchSpans { get; init; } = [];

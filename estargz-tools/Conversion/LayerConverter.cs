@@ -5,7 +5,7 @@ using ZstdSharp;
 
 namespace Estargz.Tools.Conversion;
 
-/// <summary>Converts one layer blob (tar, tar+gzip or tar+zstd) to an eStargz blob file.</summary>
+/// <summary>Converts one layer blob (tar, tar+gzip or tar+zstd) to an eStargz (or zstd:chunked) blob file.</summary>
 internal static class LayerConverter
 {
     /// <summary>
@@ -52,6 +52,8 @@ internal static class LayerConverter
                 Converted: true,
                 Seconds: stopwatch.Elapsed.TotalSeconds)
             {
+                Format = result.Format,
+                ZstdChunkedToc = result.ZstdChunkedToc,
                 PrefetchSpans = result.PrefetchSpans,
             };
         }

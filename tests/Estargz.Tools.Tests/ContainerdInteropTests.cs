@@ -20,15 +20,18 @@ public sealed class ContainerdInteropTests
 
     public static TheoryData<string> Images => new() { "rich", "busybox" };
 
+    /// <summary>Each sample image as eStargz and as zstd:chunked.</summary>
+    public static TheoryData<string, bool> ImagesAndFormats => new() { { "rich", false }, { "busybox", false }, { "rich", true }, { "busybox", true } };
+
     [Theory]
-    [MemberData(nameof(Images))]
-    public async Task Our_conversion_unpacks_in_containerd_to_the_original_tree_and_ctr_remote_agrees_on_TOC_digests(string image)
+    [MemberData(nameof(ImagesAndFormats))]
+    public async Task Our_conversion_unpacks_in_containerd_to_the_original_tree_and_ctr_remote_agrees_on_TOC_digests(string image, bool zstdChunked)
     {
         var started = DateTimeOffset.UtcNow.AddSeconds(-1);
         using var directory = new TempDirectory();
         var original = await OriginalAsync(image, directory);
         var converted = directory.Combine("converted");
-        await EstargzCli.OutputOfAsync("convert", "--quiet", original, converted);
+        await EstargzCli.OutputOfAsync(["convert", "--quiet", .. zstdChunked ? ["--zstdchunked", "--prefetch-group-size", "1048576"] : Array.Empty<string>(), original, converted]);
 
         await using var containerd = await ContainerdFixture.StartAsync();
         await containerd.CtrAsync("images", "import", "--base-name", "localhost/original", await SampleImage.TarAsync(original));
@@ -37,7 +40,9 @@ public sealed class ContainerdInteropTests
         var (manifest, config) = await SampleImage.ReadAsync(converted);
         foreach (var layer in manifest.Layers)
         {
-            var theirs = (await containerd.CtrRemoteAsync("images", "get-toc-digest", layer.Digest.Value)).Trim();
+            Assert.Equal(zstdChunked ? MediaTypes.OciLayerZstd : MediaTypes.OciLayerGzip, layer.MediaType);
+            Assert.Equal(zstdChunked, layer.Annotation(EstargzConstants.ZstdChunkedManifestPositionAnnotation) is not null);
+            var theirs = (await containerd.CtrRemoteAsync(["images", "get-toc-digest", .. zstdChunked ? ["--zstdchunked"] : Array.Empty<string>(), layer.Digest.Value])).Trim();
             Assert.Equal(layer.Annotation(TocAnnotation), theirs);
         }
 
@@ -97,15 +102,15 @@ public sealed class ContainerdInteropTests
     }
 
     [Theory]
-    [MemberData(nameof(Images))]
-    public async Task Layers_converted_by_ctr_remote_are_read_by_our_reader_with_the_original_bytes(string image)
+    [MemberData(nameof(ImagesAndFormats))]
+    public async Task Layers_converted_by_ctr_remote_are_read_by_our_reader_with_the_original_bytes(string image, bool zstdChunked)
     {
         using var directory = new TempDirectory();
         var original = await OriginalAsync(image, directory);
         await using var containerd = await ContainerdFixture.StartAsync();
         await containerd.CtrAsync("images", "import", "--base-name", "localhost/original", await SampleImage.TarAsync(original));
         var name = (await containerd.CtrAsync("images", "ls", "-q")).Split('\n', StringSplitOptions.RemoveEmptyEntries).Single();
-        await containerd.CtrRemoteAsync("images", "convert", "--estargz", "--oci", name, "localhost/go:esgz");
+        await containerd.CtrRemoteAsync(["images", "convert", zstdChunked ? "--zstdchunked" : "--estargz", "--oci", name, "localhost/go:esgz"]);
         var exported = directory.Combine("go.tar");
         await containerd.CtrAsync("images", "export", exported, "localhost/go:esgz");
         var goLayout = directory.Combine("go");
@@ -120,6 +125,7 @@ public sealed class ContainerdInteropTests
             // Our reader, told the TOC digest ctr-remote annotated, must open the layer and give back every file's bytes.
             using var blob = new FileBlobSource(Path.Combine(goLayout, "blobs", "sha256", goLayers[i].Digest.Hex));
             var reader = await EstargzReader.OpenAsync(blob, Digest.Parse(goLayers[i].Annotation(TocAnnotation)!), cancellationToken: TestContext.Current.CancellationToken);
+            Assert.Equal(zstdChunked ? EstargzFormat.ZstdChunked : EstargzFormat.Estargz, reader.Format);
             var originalTar = Gunzip(await File.ReadAllBytesAsync(Path.Combine(original, "blobs", "sha256", originalManifest.Layers[i].Digest.Hex), TestContext.Current.CancellationToken));
             await TarComparison.AssertReaderMatchesTarAsync(originalTar, reader);
         }

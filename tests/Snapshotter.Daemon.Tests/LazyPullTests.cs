@@ -5,7 +5,7 @@ namespace Snapshotter.Daemon.Tests;
 
 /// <summary>
 /// The daemon with its real wiring (no test filesystem): an image converted by our `estargz convert`,
-/// or by the Go `ctr-remote image convert --estargz --oci`, is pushed to a real registry, `ctr-remote images rpull` pulls it through containerd with every
+/// or by the Go `ctr-remote image convert --estargz --oci`, each to eStargz or zstd:chunked, is pushed to a real registry, `ctr-remote images rpull` pulls it through containerd with every
 /// layer mounted lazily by FUSE from the registry, the daemon restarts and mounts them again, and a
 /// container reads the files with their original bytes.
 /// </summary>
@@ -18,6 +18,8 @@ public sealed class LazyPullTests
     [Theory]
     [InlineData("estargz")]
     [InlineData("ctr-remote")]
+    [InlineData("estargz --zstdchunked")]
+    [InlineData("ctr-remote --zstdchunked")]
     public async Task Rpull_mounts_every_estargz_layer_with_fuse_from_the_registry_and_a_container_reads_the_original_bytes(string converter)
     {
         Requirements.Root();
@@ -29,14 +31,17 @@ public sealed class LazyPullTests
         var original = directory.Combine("original");
         await ProcessRunner.OutputOfAsync(RepositoryPaths.Script("build-sample-image.sh"), original);
         var converted = directory.Combine("converted");
-        if (converter == "estargz")
+        var zstdChunked = converter.EndsWith("--zstdchunked", StringComparison.Ordinal);
+        if (converter.StartsWith("estargz", StringComparison.Ordinal))
         {
-            (await ProcessRunner.RunAsync("dotnet", [RepositoryPaths.EstargzCli, "convert", "--quiet", original, converted], TimeSpan.FromMinutes(5), cancellationToken: Token))
+            // zstd:chunked with its prefetch groups: chunks sharing members go through the member inflated once.
+            string[] format = zstdChunked ? ["--zstdchunked", "--min-chunk-size", "65536"] : [];
+            (await ProcessRunner.RunAsync("dotnet", [RepositoryPaths.EstargzCli, "convert", "--quiet", .. format, original, converted], TimeSpan.FromMinutes(5), cancellationToken: Token))
                 .EnsureSuccess();
         }
         else
         {
-            await ConvertWithCtrRemoteAsync(directory, original, converted);
+            await ConvertWithCtrRemoteAsync(directory, original, converted, zstdChunked);
         }
         var layers = LayersOf(converted);
         Assert.Equal(3, layers.Count);
@@ -156,13 +161,13 @@ public sealed class LazyPullTests
     }
 
     /// <summary>The Go converter runs inside a containerd of its own, so the test's containerd starts with an empty content store.</summary>
-    private static async Task ConvertWithCtrRemoteAsync(TempDirectory directory, string original, string converted)
+    private static async Task ConvertWithCtrRemoteAsync(TempDirectory directory, string original, string converted, bool zstdChunked)
     {
         await using var containerd = await ContainerdFixture.StartAsync();
         var archive = directory.Combine("original.tar");
         await ProcessRunner.OutputOfAsync("tar", "-C", original, "-cf", archive, ".");
         await containerd.CtrAsync("images", "import", "--base-name", "localhost/original", archive);
-        await containerd.CtrRemoteAsync("images", "convert", "--estargz", "--oci", "localhost/original:sample", "localhost/go:esgz");
+        await containerd.CtrRemoteAsync("images", "convert", zstdChunked ? "--zstdchunked" : "--estargz", "--oci", "localhost/original:sample", "localhost/go:esgz");
         var exported = directory.Combine("go.tar");
         await containerd.CtrAsync("images", "export", exported, "localhost/go:esgz");
         Directory.CreateDirectory(converted);
