@@ -68,7 +68,11 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         }
         if (child is null)
         {
-            return Errno.ENOENT;
+            // The layer never changes, so a missing name stays missing: the kernel may cache that
+            // as long as it caches names. A start asks for many names in layers that lack them
+            // (overlayfs looks in every lower layer above the one that has a file).
+            entry.SetTimeouts(_timeout, TimeSpan.Zero);
+            return 0;
         }
         _accesses.Record(child);
         FillEntry(child, ref entry);

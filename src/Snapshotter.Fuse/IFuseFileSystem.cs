@@ -16,7 +16,9 @@ public interface IFuseFileSystem
     /// <summary>
     /// Finds <paramref name="name"/> in directory <paramref name="parent"/>. On success the
     /// kernel holds one more reference to <c>entry.NodeId</c>, released later by
-    /// <see cref="Forget"/>. ENOENT is the normal answer for a missing name.
+    /// <see cref="Forget"/>. ENOENT is the normal answer for a missing name; a file system whose
+    /// names never appear may instead answer 0 with <c>entry.NodeId</c> 0 and an entry timeout, a
+    /// negative entry the kernel then caches for that long (and holds no reference for).
     /// </summary>
     int Lookup(ulong parent, ReadOnlySpan<byte> name, out FuseEntry entry);
 
