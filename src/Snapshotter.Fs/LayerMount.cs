@@ -110,9 +110,11 @@ public sealed class LayerMount : IDisposable
             await server.Initialized.WaitAsync(options.InitTimeout, cancellationToken).ConfigureAwait(false);
             var initialized = Stopwatch.GetTimestamp();
             ApplyReadAhead(mount.MountPoint, content, logger);
+            var readAhead = Stopwatch.GetTimestamp();
             options.Handover?.Keep(mount.MountPoint, identity, mount.Device, server.Connection!);
             Log.MountTimes(logger, blob.Digest, content.TreeMilliseconds, Stopwatch.GetElapsedTime(started, mounted).TotalMilliseconds,
-                Stopwatch.GetElapsedTime(mounted, initialized).TotalMilliseconds, Stopwatch.GetElapsedTime(initialized).TotalMilliseconds);
+                Stopwatch.GetElapsedTime(mounted, initialized).TotalMilliseconds, Stopwatch.GetElapsedTime(initialized, readAhead).TotalMilliseconds,
+                Stopwatch.GetElapsedTime(readAhead).TotalMilliseconds);
             if (inherited is null)
             {
                 Log.Mounted(logger, blob.Digest, mount.MountPoint, content.Tree.Count, content.Tree.TotalFileBytes);

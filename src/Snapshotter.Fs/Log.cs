@@ -53,8 +53,8 @@ internal static partial class Log
     [LoggerMessage(14, LogLevel.Debug, "Layer {Layer}: {Kind} fetch of {Bytes} bytes at {Offset} ('{Path}' on): request {RequestMs:F1} ms, decompress+verify+store {ProcessMs:F1} ms")]
     public static partial void Fetched(ILogger logger, Digest layer, string kind, long bytes, long offset, string path, double requestMs, double processMs);
 
-    [LoggerMessage(15, LogLevel.Debug, "Layer {Layer}: tree {TreeMs:F1} ms, mount {MountMs:F1} ms, INIT {InitMs:F1} ms, read-ahead and handover {KeepMs:F1} ms")]
-    public static partial void MountTimes(ILogger logger, Digest layer, double treeMs, double mountMs, double initMs, double keepMs);
+    [LoggerMessage(15, LogLevel.Debug, "Layer {Layer}: tree {TreeMs:F1} ms, mount {MountMs:F1} ms, INIT {InitMs:F1} ms, read-ahead {ReadAheadMs:F1} ms, handover {KeepMs:F1} ms")]
+    public static partial void MountTimes(ILogger logger, Digest layer, double treeMs, double mountMs, double initMs, double readAheadMs, double keepMs);
 
     [LoggerMessage(16, LogLevel.Debug, "Layer {Layer}: fetching {Bytes} bytes at {Offset} ahead of its TOC failed ({Reason}); reads of them go to the registry")]
     public static partial void EarlyPrefetchFailed(ILogger logger, Digest layer, long offset, int bytes, string reason);

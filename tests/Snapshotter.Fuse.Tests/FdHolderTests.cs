@@ -12,6 +12,28 @@ public sealed class FdHolderTests
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
     [Fact]
+    public async Task Starting_ahead_runs_a_store_and_a_remove_through_the_holder_and_leaves_nothing_held()
+    {
+        using var directory = new TempDirectory("fd-holder");
+        var path = directory.Combine("fdstore.sock");
+        var holderLog = new CapturingLogger();
+        using var holder = new FdHolder(path, TimeSpan.FromSeconds(30), holderLog);
+        var holding = Task.Factory.StartNew(holder.Run, TaskCreationOptions.LongRunning);
+        await Eventually.True(() => File.Exists(path));
+
+        using (var store = new FdHolderStore(path, ["/bin/false"], new CapturingLogger()))
+        {
+            await store.StartAheadAsync();
+            // Both code paths of a mount's handover ran once, in both processes, before any mount.
+            Assert.Contains(holderLog.Entries, e => e.Message.Contains(FdHolderStore.WarmUpName, StringComparison.Ordinal));
+            Assert.Equal(0, holder.HeldCount);
+            Assert.Empty(store.Inherited);
+        }
+        // Nothing held: the holder exits once the store hangs up, as it would without the warm-up.
+        await holding.WaitAsync(TimeSpan.FromSeconds(10), Token);
+    }
+
+    [Fact]
     public async Task Keeps_descriptors_for_the_next_client_and_drops_one_whose_peer_hung_up()
     {
         using var directory = new TempDirectory("fd-holder");

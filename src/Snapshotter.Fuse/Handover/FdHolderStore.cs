@@ -62,25 +62,33 @@ public sealed class FdHolderStore : IFdStore
 
     /// <summary>
     /// Connects to (or starts) the holder in the background now, so that the first mount does not
-    /// wait for a process to start. The holder stays while this store is connected.
+    /// wait for a process to start, and passes it one descriptor and takes it back: the first
+    /// STORE of each process otherwise runs its code for the first time on a pull's first mount
+    /// (~0.1 s there). The holder stays while this store is connected.
     /// </summary>
     public Task StartAheadAsync() => Task.Run(() =>
     {
-        lock (_gate)
+        try
         {
-            try
+            lock (_gate)
             {
                 if (_connection is null && !TryConnect())
                 {
                     StartHolder();
                 }
             }
-            catch (IOException e)
-            {
-                HandoverLog.HolderNotStartedAhead(_logger, _socketPath, e);
-            }
+            using var placeholder = File.OpenHandle("/dev/null");
+            Request($"{FdHolderProtocol.StoreCommand} {WarmUpName}", [(int)placeholder.DangerousGetHandle()], startHolder: false);
+            Request($"{FdHolderProtocol.RemoveCommand} {WarmUpName}", null, startHolder: false);
+        }
+        catch (IOException e)
+        {
+            HandoverLog.HolderNotStartedAhead(_logger, _socketPath, e);
         }
     });
+
+    /// <summary>What <see cref="StartAheadAsync"/> stores for a moment; no mount is named like it.</summary>
+    internal const string WarmUpName = "warm-up";
 
     public void Remove(string name) =>
         Request($"{FdHolderProtocol.RemoveCommand} {FdStoreNames.Checked(name)}", null, startHolder: false);

@@ -108,7 +108,7 @@ public sealed class FuseHandover : IDisposable
         // State first: descriptors without state are discarded at the next start, state without descriptors too.
         var file = StatePath(mountPoint);
         var temporary = file + ".tmp";
-        File.WriteAllText(temporary, JsonSerializer.Serialize(state));
+        File.WriteAllText(temporary, JsonSerializer.Serialize(state, HandoverJson.Default.HandoverState));
         File.Move(temporary, file, overwrite: true);
         _store.Store(NameOf(mountPoint), device.QueueDescriptors);
     }
@@ -186,7 +186,7 @@ public sealed class FuseHandover : IDisposable
     {
         try
         {
-            return JsonSerializer.Deserialize<HandoverState>(File.ReadAllText(file));
+            return JsonSerializer.Deserialize(File.ReadAllText(file), HandoverJson.Default.HandoverState);
         }
         catch (Exception e) when (e is JsonException or IOException)
         {
@@ -212,3 +212,11 @@ public sealed record InheritedConnection(FuseDevice Device, FuseConnectionParame
 
 /// <summary>What a state file holds for one kept connection.</summary>
 internal sealed record HandoverState(string MountPoint, string Identity, FuseConnectionParameters Connection);
+
+/// <summary>
+/// The state files' JSON, generated at build time: reflection-based serialization costs ~0.1 s
+/// the first time, and the first time is a pull's first mount. Same JSON as the reflection
+/// default, so files written by earlier versions still read.
+/// </summary>
+[System.Text.Json.Serialization.JsonSerializable(typeof(HandoverState))]
+internal sealed partial class HandoverJson : System.Text.Json.Serialization.JsonSerializerContext;
