@@ -1,6 +1,3 @@
-using System.Collections.Concurrent;
-using System.Globalization;
-using System.Text;
 using Microsoft.Extensions.Logging;
 using Snapshotter.Estargz;
 using Snapshotter.Fuse;
@@ -13,13 +10,14 @@ namespace Snapshotter.Fs;
 /// <see cref="LayerTree"/> (no allocation on lookup, getattr and readdir) and reads file content
 /// through the <see cref="ChunkReader"/>. Attributes and names are cached by the kernel for
 /// <see cref="LayerMountOptions.AttributeTimeout"/> and file pages kept across opens
-/// (FOPEN_KEEP_CACHE): the layer never changes.
+/// (FOPEN_KEEP_CACHE): the layer never changes. Without passthrough, reads need no handle, so
+/// the kernel may skip OPEN and RELEASE altogether (<see cref="FilesNeedNoOpen"/>); the
+/// generated files of <c>.stargz-snapshotter/</c> stay fresh by being a new node at each lookup
+/// (<see cref="GeneratedFiles"/>).
 /// </summary>
 internal sealed class LayerFileSystem : IFuseFileSystem
 {
     private const int RegularHandle = 1;
-    private const int StatusHandle = 2;
-    private const int FirstSnapshotHandle = 16;
     private const int SeekData = 3;
     private const int SeekHole = 4;
     private const int WriteAccess = 2; // W_OK
@@ -33,10 +31,7 @@ internal sealed class LayerFileSystem : IFuseFileSystem
     private readonly Passthrough? _passthrough;
     private readonly AccessRecorder _accesses;
     private readonly ReadRecorder _reads = new();
-
-    // reads.json changes anywhere, not only at its end: each open reads the content of its moment.
-    private readonly ConcurrentDictionary<ulong, byte[]> _snapshots = new();
-    private long _lastSnapshotHandle = FirstSnapshotHandle;
+    private readonly GeneratedFiles _generated;
 
     public LayerFileSystem(LayerTree tree, ChunkReader chunks, IBlob blob, LayerStatistics statistics, TimeSpan timeout, Passthrough? passthrough)
     {
@@ -47,7 +42,18 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         _timeout = timeout;
         _passthrough = passthrough;
         _accesses = new AccessRecorder(tree.Count);
+        _generated = new GeneratedFiles(_accesses, _reads, blob, statistics, timeout);
     }
+
+    /// <summary>Instances of generated files the kernel still holds (tests).</summary>
+    internal int GeneratedInstances => _generated.Count;
+
+    /// <summary>
+    /// Reads need no handle and pages may always be kept, unless passthrough must hand the kernel
+    /// a backing file at open: then a zero-message open (no OPEN, RELEASE or FLUSH round trip for
+    /// each file opened; half the requests of a Python start) is allowed.
+    /// </summary>
+    public bool FilesNeedNoOpen => _passthrough is null;
 
     public int Lookup(ulong parent, ReadOnlySpan<byte> name, out FuseEntry entry)
     {
@@ -74,6 +80,11 @@ internal sealed class LayerFileSystem : IFuseFileSystem
             entry.SetTimeouts(_timeout, TimeSpan.Zero);
             return 0;
         }
+        if (GeneratedFiles.IsGenerated(child))
+        {
+            _generated.Lookup(child, ref entry);
+            return 0;
+        }
         _accesses.Record(child);
         FillEntry(child, ref entry);
         return 0;
@@ -82,22 +93,24 @@ internal sealed class LayerFileSystem : IFuseFileSystem
     /// <summary>UTF-8 of <see cref="LayerTree.StatusDirectoryName"/>.</summary>
     private static ReadOnlySpan<byte> StatusDirectoryBytes => ".stargz-snapshotter"u8;
 
-    /// <summary>Nodes live as long as the mount, so the kernel's references need no counting.</summary>
-    public void Forget(ulong nodeId, ulong lookupCount)
-    {
-    }
+    /// <summary>Tree nodes live as long as the mount, so only instances of generated files are forgotten.</summary>
+    public void Forget(ulong nodeId, ulong lookupCount) => _generated.Forget(nodeId);
 
     public int GetAttr(ulong nodeId, out FuseAttr attr, out TimeSpan validFor)
     {
         attr = default;
-        validFor = default;
+        validFor = _timeout;
+        if (_generated.TryGet(nodeId, out var instance))
+        {
+            GeneratedFiles.FillAttr(instance, ref attr);
+            return 0;
+        }
         var node = _tree.Get(nodeId);
         if (node is null)
         {
             return Errno.ENOENT;
         }
         FillAttr(node, ref attr);
-        validFor = IsGenerated(node) ? TimeSpan.Zero : _timeout;
         return 0;
     }
 
@@ -125,7 +138,7 @@ internal sealed class LayerFileSystem : IFuseFileSystem
     public int Open(ulong nodeId, int flags, out FuseOpenResult result)
     {
         result = default;
-        var node = _tree.Get(nodeId);
+        var node = NodeOf(nodeId, out var instance);
         if (node is null)
         {
             return Errno.ENOENT;
@@ -138,16 +151,9 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         {
             return Errno.EROFS;
         }
-        if (node.Kind == NodeKind.ReadLog)
+        if (instance is not null)
         {
-            var handle = (ulong)Interlocked.Increment(ref _lastSnapshotHandle);
-            _snapshots[handle] = _reads.Render();
-            result = new FuseOpenResult(handle, FuseOpenFlags.DirectIo);
-            return 0;
-        }
-        if (IsGenerated(node))
-        {
-            result = new FuseOpenResult(StatusHandle, FuseOpenFlags.DirectIo);
+            result = new FuseOpenResult(RegularHandle, FuseOpenFlags.KeepCache | FuseOpenFlags.NoFlush);
             return 0;
         }
         if (!node.IsRegular)
@@ -168,22 +174,14 @@ internal sealed class LayerFileSystem : IFuseFileSystem
 
     public ValueTask<int> ReadAsync(ulong nodeId, ulong handle, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
     {
+        if (_generated.TryGet(nodeId, out var instance))
+        {
+            return ValueTask.FromResult(offset < 0 ? 0 : GeneratedFiles.Read(instance, offset, buffer.Span));
+        }
         var node = _tree.Get(nodeId);
         if (node is null)
         {
             return ValueTask.FromException<int>(new FuseException(Errno.ENOENT, "no such node"));
-        }
-        if (node.Kind == NodeKind.AccessLog)
-        {
-            return ValueTask.FromResult(_accesses.Read(offset, buffer.Span));
-        }
-        if (node.Kind == NodeKind.StatusFile)
-        {
-            return ValueTask.FromResult(ReadGenerated(StatusBytes(), offset, buffer.Span));
-        }
-        if (node.Kind == NodeKind.ReadLog)
-        {
-            return ValueTask.FromResult(_snapshots.TryGetValue(handle, out var snapshot) ? ReadGenerated(snapshot, offset, buffer.Span) : 0);
         }
         if (!node.IsRegular)
         {
@@ -203,6 +201,7 @@ internal sealed class LayerFileSystem : IFuseFileSystem
             buffer = buffer[..(int)(node.Size - offset)];
         }
         _reads.Record(node, offset, buffer.Length);
+        _accesses.Record(node); // without OPEN (zero-message opens), a file's first read is its first sign of use
         // Fast path: every chunk of the range is in the store; answer without a state machine.
         var index = node.ChunkIndexAt(offset);
         var done = 0;
@@ -236,14 +235,7 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         return already + done;
     }
 
-    public int Release(ulong nodeId, ulong handle)
-    {
-        if (handle >= FirstSnapshotHandle)
-        {
-            _snapshots.TryRemove(handle, out _);
-        }
-        return 0;
-    }
+    public int Release(ulong nodeId, ulong handle) => 0;
 
     public int OpenDirectory(ulong nodeId, out ulong handle, out FuseOpenFlags flags)
     {
@@ -297,7 +289,7 @@ internal sealed class LayerFileSystem : IFuseFileSystem
             else
             {
                 var child = children[position - 2];
-                if (writer.IsPlus)
+                if (writer.IsPlus && !GeneratedFiles.IsGenerated(child.Node))
                 {
                     FillEntry(child.Node, ref entry);
                 }
@@ -342,7 +334,7 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         {
             return Errno.ENOSYS;
         }
-        var node = _tree.Get(nodeId);
+        var node = NodeOf(nodeId, out _);
         if (node is null)
         {
             return Errno.ENOENT;
@@ -368,7 +360,7 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         {
             return Errno.ENOSYS;
         }
-        var node = _tree.Get(nodeId);
+        var node = NodeOf(nodeId, out _);
         if (node is null)
         {
             return Errno.ENOENT;
@@ -380,7 +372,7 @@ internal sealed class LayerFileSystem : IFuseFileSystem
 
     public int Access(ulong nodeId, int mask)
     {
-        if (_tree.Get(nodeId) is null)
+        if (NodeOf(nodeId, out _) is null)
         {
             return Errno.ENOENT;
         }
@@ -391,12 +383,12 @@ internal sealed class LayerFileSystem : IFuseFileSystem
     public int Seek(ulong nodeId, ulong handle, long offset, int whence, out long result)
     {
         result = 0;
-        var node = _tree.Get(nodeId);
+        var node = NodeOf(nodeId, out var instance);
         if (node is null)
         {
             return Errno.ENOENT;
         }
-        var size = SizeOf(node);
+        var size = instance?.Content.Length ?? node.Size;
         if (whence is not (SeekData or SeekHole))
         {
             return Errno.EINVAL;
@@ -409,18 +401,31 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         return 0;
     }
 
+    /// <summary>The tree node behind a node id, and the generated file's instance when the id is one.</summary>
+    private Node? NodeOf(ulong nodeId, out GeneratedFiles.Instance? instance)
+    {
+        if (_generated.TryGet(nodeId, out var found))
+        {
+            instance = found;
+            return found.Node;
+        }
+        instance = null;
+        return _tree.Get(nodeId);
+    }
+
     private void FillEntry(Node node, ref FuseEntry entry)
     {
         entry.NodeId = node.Ino;
         entry.Generation = 1;
-        var attributes = IsGenerated(node) ? TimeSpan.Zero : _timeout;
-        entry.SetTimeouts(_timeout, attributes);
+        entry.SetTimeouts(_timeout, _timeout);
         FillAttr(node, ref entry.Attr);
     }
 
     private void FillAttr(Node node, ref FuseAttr attr)
     {
-        var size = SizeOf(node);
+        // A generated file's own node is only seen by a GETATTR of an id from an older kernel
+        // cache; its instances carry the content.
+        var size = GeneratedFiles.IsGenerated(node) ? _generated.Render(node.Kind).Length : node.Size;
         attr.Ino = node.Ino;
         attr.Size = (ulong)size;
         attr.Blocks = (ulong)((size + 511) / 512);
@@ -431,37 +436,5 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         attr.Gid = node.Gid;
         attr.RDev = node.RDev;
         attr.BlkSize = LayerTree.BlockSize;
-    }
-
-    /// <summary>The files of the status directory: their content is made when read and changes, so the kernel must not cache it.</summary>
-    private static bool IsGenerated(Node node) => node.Kind is NodeKind.StatusFile or NodeKind.AccessLog or NodeKind.ReadLog;
-
-    private long SizeOf(Node node) => node.Kind switch
-    {
-        NodeKind.StatusFile => StatusBytes().Length,
-        NodeKind.AccessLog => _accesses.Length,
-        NodeKind.ReadLog => _reads.Render().Length,
-        _ => node.Size,
-    };
-
-    private static int ReadGenerated(byte[] content, long offset, Span<byte> buffer)
-    {
-        if (offset >= content.Length)
-        {
-            return 0;
-        }
-        var count = (int)Math.Min(buffer.Length, content.Length - offset);
-        content.AsSpan((int)offset, count).CopyTo(buffer);
-        return count;
-    }
-
-    /// <summary>The status file: like stargz's, what the layer is and how much of it has been fetched.</summary>
-    private byte[] StatusBytes()
-    {
-        var size = _blob.Size;
-        var fetched = _statistics.FetchedBytes;
-        var percent = size == 0 ? 100.0 : Math.Round(100.0 * fetched / size, 2);
-        return Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
-            $"{{\"digest\":\"{_blob.Digest}\",\"size\":{size},\"fetchedSize\":{fetched},\"fetchedPercent\":{percent},\"verificationFailures\":{_statistics.VerificationFailures}}}\n"));
     }
 }

@@ -62,6 +62,15 @@ public interface IFuseFileSystem
     bool DirectoriesNeedNoOpen => false;
 
     /// <summary>
+    /// True when <see cref="ReadAsync"/> needs no handle and every regular file's pages may be kept
+    /// (<c>FOPEN_KEEP_CACHE</c>, no direct I/O, no passthrough). The server then lets a kernel that
+    /// offers zero-message open (protocol 7.23, Linux 4.5+) skip OPEN, RELEASE and FLUSH for the whole
+    /// connection: <see cref="Open"/> and <see cref="Release"/> are no longer called, and reads
+    /// come with handle 0.
+    /// </summary>
+    bool FilesNeedNoOpen => false;
+
+    /// <summary>
     /// Lists entries starting after position <paramref name="offset"/> (0: from the start) into
     /// <paramref name="writer"/> until it refuses one. Each entry carries the offset of the next
     /// one. With <see cref="FuseDirectoryWriter.IsPlus"/> (READDIRPLUS), every accepted entry

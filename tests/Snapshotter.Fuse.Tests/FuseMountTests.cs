@@ -7,7 +7,7 @@ namespace Snapshotter.Fuse.Tests;
 /// <summary>Real mounts over /dev/fuse, checked with .NET file APIs and coreutils.</summary>
 public class FuseMountTests
 {
-    private const int LargeSize = 20 * 1024 * 1024 + 12345;
+    internal const int LargeSize = 20 * 1024 * 1024 + 12345;
 
     internal static TestFileSystem Tree()
     {
@@ -88,6 +88,37 @@ public class ZeroMessageOpenDirTests
         else
         {
             Assert.True(Volatile.Read(ref fs.OpenDirectoryCalls) >= 2);
+        }
+        Assert.DoesNotContain(m.Logger.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Warning);
+    }
+}
+
+public class ZeroMessageOpenTests
+{
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_file_system_whose_reads_need_no_handle_lets_the_kernel_skip_open_release_and_flush(bool needNoOpen)
+    {
+        var fs = FuseMountTests.Tree();
+        fs.FilesNeedNoOpen = needNoOpen;
+        using var m = MountedFileSystem.Start(fs);
+        for (var pass = 0; pass < 3; pass++)
+        {
+            Assert.Equal("fusebox\n", File.ReadAllText(m.PathOf("etc", "hostname")));
+            Assert.Equal(FuseMountTests.LargeSize, File.ReadAllBytes(m.PathOf("large.bin")).Length);
+        }
+        if (needNoOpen)
+        {
+            // The first OPEN and the first FLUSH were answered ENOSYS by the server itself; nothing
+            // was opened or released through the file system, and the reads still arrived.
+            Assert.Equal(0, Volatile.Read(ref fs.OpenCalls));
+            Assert.Empty(fs.Released);
+            Assert.NotEmpty(fs.ReadCalls);
+        }
+        else
+        {
+            Assert.True(Volatile.Read(ref fs.OpenCalls) >= 2);
         }
         Assert.DoesNotContain(m.Logger.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Warning);
     }

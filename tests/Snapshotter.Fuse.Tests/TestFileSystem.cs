@@ -52,6 +52,11 @@ internal sealed class TestFileSystem : IFuseFileSystem
 
     public bool DirectoriesNeedNoOpen { get; set; }
 
+    public bool FilesNeedNoOpen { get; set; }
+
+    /// <summary>OPENs of files that reached the file system.</summary>
+    public int OpenCalls;
+
     public long LookupCount(ulong nodeId) => _lookups.GetValueOrDefault(nodeId);
 
     public Node AddDirectory(Node parent, string name) => Add(parent, name, DirMode, null, null, null);
@@ -142,6 +147,7 @@ internal sealed class TestFileSystem : IFuseFileSystem
         {
             return Errno.EISDIR;
         }
+        Interlocked.Increment(ref OpenCalls);
         var handle = (ulong)Interlocked.Increment(ref _nextHandle);
         SafeFileHandle? backing = node.BackingPath is null ? null : File.OpenHandle(node.BackingPath);
         result = new FuseOpenResult(handle, FileOpenFlags, backing);

@@ -137,6 +137,12 @@ public sealed partial class FuseServer
 
     private int HandleOpen(Reader reader, in FuseInHeader header, ReadOnlySpan<byte> body)
     {
+        if (ZeroMessageOpens)
+        {
+            // The kernel takes ENOSYS as "no open needed": the file opens, and no OPEN or RELEASE
+            // is sent again on this connection; pages are kept as FOPEN_KEEP_CACHE would.
+            return Errno.ENOSYS;
+        }
         var request = MemoryMarshal.Read<FuseOpenIn>(body);
         var errno = _fs.Open(header.NodeId, (int)request.Flags, out var result);
         var backingId = -1;
@@ -371,7 +377,15 @@ public sealed partial class FuseServer
         ReplyEmpty(reader, in header, _fs.Access(header.NodeId, (int)MemoryMarshal.Read<FuseAccessIn>(body).Mask));
 
     /// <summary>Nothing is ever written, so there is nothing to flush.</summary>
-    private int HandleFlush(Reader reader, in FuseInHeader header) => ReplyEmpty(reader, in header, 0);
+    /// <summary>
+    /// Nothing is ever written, so there is nothing to flush. Files opened with FOPEN_NOFLUSH send
+    /// none; with zero-message opens they would send one at every close, until an ENOSYS tells the
+    /// kernel to stop for the whole connection.
+    /// </summary>
+    private int HandleFlush(Reader reader, in FuseInHeader header) =>
+        ZeroMessageOpens ? Errno.ENOSYS : ReplyEmpty(reader, in header, 0);
+
+    private bool ZeroMessageOpens => _fs.FilesNeedNoOpen && Connection!.KernelFlags.HasFlag(FuseInitFlags.NoOpenSupport);
 
     private int HandleLSeek(Reader reader, in FuseInHeader header, ReadOnlySpan<byte> body)
     {
