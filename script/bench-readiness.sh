@@ -22,7 +22,9 @@
 # command template, e.g. "stargzctl --address {address} rpull {ref}"), BENCH_CONVERT (the
 # converter command, given SOURCE TARGET; default our `estargz convert`), BENCH_ESTARGZ_FLAGS (layer options
 # for our `estargz convert` and `optimize`, e.g. "--zstdchunked --compression-level 19 --prefetch-group-size
-# 4194304"; cached images are rebuilt when they change), BENCH_SNAPSHOTTER_CONFIG
+# 4194304"; cached images are rebuilt when they change), BENCH_VARIANT_FLAGS and BENCH_VARIANT_NAME (also
+# convert every image with these options instead, and measure it as image NAME-VARIANT_NAME in the same
+# interleaved runs: two layer formats compared under the same conditions), BENCH_SNAPSHOTTER_CONFIG
 # (a TOML file of daemon settings to measure, without [registry]), BENCH_LABEL (names the result).
 # To compare two results: stargz-bench report A.json B.json -o DIR.
 # Needs root. Everything it creates (namespace, TUN link, qdiscs, processes) goes away on exit.
@@ -50,24 +52,36 @@ log "building estargz, stargz-snapshotter and stargz-bench"
 publish estargz-tools estargz
 publish src/Snapshotter.Daemon stargz-snapshotter
 publish src/Snapshotter.Benchmark stargz-bench
-read -r -a estargz_flags <<<"${BENCH_ESTARGZ_FLAGS:-}"
-convert=${BENCH_CONVERT:-$PWD/artifacts/bin/estargz/estargz convert --quiet ${estargz_flags[*]}}
+# Variants of the eStargz images: suffix "" with BENCH_ESTARGZ_FLAGS (or BENCH_CONVERT), and with
+# BENCH_VARIANT_FLAGS a second one, "-NAME", converted by our estargz with those flags.
+suffixes=("")
+flag_sets=("${BENCH_ESTARGZ_FLAGS:-}")
+if [[ -n ${BENCH_VARIANT_FLAGS:-} ]]; then
+  suffixes+=("-${BENCH_VARIANT_NAME:-variant}")
+  flag_sets+=("$BENCH_VARIANT_FLAGS")
+fi
+converter_of() { # converter_of INDEX: the conversion command of variant INDEX
+  if [[ $1 == 0 && -n ${BENCH_CONVERT:-} ]]; then echo "$BENCH_CONVERT"; else echo "$PWD/artifacts/bin/estargz/estargz convert --quiet ${flag_sets[$1]}"; fi
+}
 
 log "building the benchmark images (cached in $images)"
 ./script/build-bench-images.sh "$images" >/dev/null
 
-# convert_cached NAME: NAME-esgz beside NAME, redone when the image or the converter command changes.
+# convert_cached NAME INDEX: NAME-esgzSUFFIX beside NAME, redone when the image or the converter command changes.
 convert_cached() {
-  local name=$1 stamp
+  local name=$1 target=$images/$1-esgz${suffixes[$2]} convert stamp
+  convert=$(converter_of "$2")
   stamp=$(cat "$images/$name/index.json" <(echo "$convert") | sha256sum | cut -c1-16)
-  if [[ $(cat "$images/$name-esgz.stamp" 2>/dev/null) != "$stamp" ]]; then
+  if [[ $(cat "$target.stamp" 2>/dev/null) != "$stamp" ]]; then
     log "converting $name to eStargz: $convert"
-    rm -rf "$images/$name-esgz"
-    $convert "$images/$name" "$images/$name-esgz"
-    echo "$stamp" >"$images/$name-esgz.stamp"
+    rm -rf "$target"
+    $convert "$images/$name" "$target"
+    echo "$stamp" >"$target.stamp"
   fi
 }
-for name in "${wanted[@]}"; do convert_cached "$name"; done
+for name in "${wanted[@]}"; do
+  for index in "${!suffixes[@]}"; do convert_cached "$name" "$index"; done
+done
 
 # A namespace, link and subnet of our own (names unique by PID), removed on exit with everything in
 # them. This kernel has no sch_netem, so the delay comes from `stargz-bench link`: two TUN
@@ -125,15 +139,18 @@ for mode in "${modes[@]}"; do [[ $mode == lazy-optimized ]] && optimizing=true; 
 # the workload once, lazily pulled through a daemon of ours from the (still unshaped) registry, and
 # is kept as NAME.record.jsonl; both are redone when the image changes.
 recorder_started=false
+# optimize_cached NAME INDEX: the same for variant INDEX, NAME-optSUFFIX, tag esgz-optSUFFIX.
 optimize_cached() {
-  local name=$1 record=$images/$1.record.jsonl stamp source
+  local name=$1 suffix=${suffixes[$2]} record=$images/$1.record.jsonl stamp flags
+  read -r -a flags <<<"${flag_sets[$2]}"
+  local target=$images/$name-opt$suffix tag=$registry_host/$name:esgz-opt$suffix
   # No record yet on a first run: cat fails, which must not end the script (pipefail).
-  stamp=$({ cat "$images/$name/index.json" "$record" 2>/dev/null || true; echo "${estargz_flags[*]}"; } | sha256sum | cut -c1-16)
-  [[ $(cat "$images/$name-opt.stamp" 2>/dev/null) == "$stamp" ]] && return 0
-  local estargz=(artifacts/bin/estargz/estargz optimize --quiet --hosts-dir "$hosts" --plain-http "${estargz_flags[@]}")
+  stamp=$({ cat "$images/$name/index.json" "$record" 2>/dev/null || true; echo "${flags[*]}"; } | sha256sum | cut -c1-16)
+  [[ $(cat "$target.stamp" 2>/dev/null) == "$stamp" ]] && return 0
+  local estargz=(artifacts/bin/estargz/estargz optimize --quiet --hosts-dir "$hosts" --plain-http "${flags[@]}")
   if [[ $(cat "$record.stamp" 2>/dev/null) == "$(sha256sum <"$images/$name/index.json" | cut -c1-16)" ]]; then
-    log "converting $name with its recorded files first ($(wc -l <"$record") accesses)"
-    "${estargz[@]}" --prefetch-list "$record" "$images/$name" "$registry_host/$name:esgz-opt"
+    log "converting $name with its recorded files first ($(wc -l <"$record") accesses)${suffix:+, variant $suffix}"
+    "${estargz[@]}" --prefetch-list "$record" "$images/$name" "$tag"
   else
     if ! $recorder_started; then
       recorder_pids=${#started_pids[@]} recorder_dirs=${#cleanup_dirs[@]}
@@ -144,26 +161,30 @@ optimize_cached() {
     fi
     log "recording what $name reads at start: estargz optimize runs it for up to ${BENCH_OPTIMIZE_PERIOD:-60} s"
     "${estargz[@]}" --address "$CONTAINERD_ADDRESS" --period "${BENCH_OPTIMIZE_PERIOD:-60}" --record-out "$record" \
-      "$images/$name" "$registry_host/$name:esgz-opt" 2>"$out/optimize-$name.log"
+      "$images/$name" "$tag" 2>"$out/optimize-$name.log"
     sha256sum <"$images/$name/index.json" | cut -c1-16 >"$record.stamp"
-    stamp=$({ cat "$images/$name/index.json" "$record"; echo "${estargz_flags[*]}"; } | sha256sum | cut -c1-16)
+    stamp=$({ cat "$images/$name/index.json" "$record"; echo "${flags[*]}"; } | sha256sum | cut -c1-16)
   fi
-  rm -rf "$images/$name-opt"
-  skopeo copy -q --preserve-digests --src-tls-verify=false "docker://$registry_host/$name:esgz-opt" "oci:$images/$name-opt:$name"
-  echo "$stamp" >"$images/$name-opt.stamp"
+  rm -rf "$target"
+  skopeo copy -q --preserve-digests --src-tls-verify=false "docker://$tag" "oci:$target:$name"
+  echo "$stamp" >"$target.stamp"
 }
 if $optimizing; then
-  for name in "${wanted[@]}"; do optimize_cached "$name"; done
+  for name in "${wanted[@]}"; do
+    for index in "${!suffixes[@]}"; do optimize_cached "$name" "$index"; done
+  done
   if $recorder_started; then stop_started_since "$recorder_pids" "$recorder_dirs"; fi
 fi
 
 log "pushing the original and the eStargz images (unshaped)"
 for name in "${wanted[@]}"; do
   skopeo copy -q --dest-tls-verify=false "oci:$images/$name:$name" "docker://$registry_host/$name:plain"
-  skopeo copy -q --preserve-digests --dest-tls-verify=false "oci:$images/$name-esgz:$name" "docker://$registry_host/$name:esgz"
-  if $optimizing; then
-    skopeo copy -q --preserve-digests --dest-tls-verify=false "oci:$images/$name-opt:$name" "docker://$registry_host/$name:esgz-opt"
-  fi
+  for suffix in "${suffixes[@]}"; do
+    skopeo copy -q --preserve-digests --dest-tls-verify=false "oci:$images/$name-esgz$suffix:$name" "docker://$registry_host/$name:esgz$suffix"
+    if $optimizing; then
+      skopeo copy -q --preserve-digests --dest-tls-verify=false "oci:$images/$name-opt$suffix:$name" "docker://$registry_host/$name:esgz-opt$suffix"
+    fi
+  done
 done
 
 log "shaping the link: $rate each way (tbf, at most 50 ms queued), $delay_ms ms each way (the delay line)"
@@ -181,9 +202,11 @@ git diff --quiet HEAD -- src estargz-tools || commit="$commit+uncommitted"
 image_args=()
 for name in "${wanted[@]}"; do
   port_var=${name^^}_PORT
-  optimized=
-  $optimizing && optimized=",optimized=$registry_host/$name:esgz-opt"
-  image_args+=(--image "name=$name,plain=$registry_host/$name:plain,lazy=$registry_host/$name:esgz$optimized,url=http://127.0.0.1:${!port_var}/")
+  for suffix in "${suffixes[@]}"; do
+    optimized=
+    $optimizing && optimized=",optimized=$registry_host/$name:esgz-opt$suffix"
+    image_args+=(--image "name=$name$suffix,plain=$registry_host/$name:plain,lazy=$registry_host/$name:esgz$suffix$optimized,url=http://127.0.0.1:${!port_var}/")
+  done
 done
 mode_args=()
 for mode in "${modes[@]}"; do mode_args+=(--mode "$mode"); done
