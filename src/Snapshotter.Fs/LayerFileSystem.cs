@@ -289,6 +289,8 @@ internal sealed class LayerFileSystem : IFuseFileSystem
             else
             {
                 var child = children[position - 2];
+                // A generated file's entry carries node id 0 (no dentry): it is only ever reached
+                // by a lookup, which makes the instance of that moment.
                 if (writer.IsPlus && !GeneratedFiles.IsGenerated(child.Node))
                 {
                     FillEntry(child.Node, ref entry);
