@@ -47,17 +47,8 @@ internal sealed class GeneratedFiles(AccessRecorder accesses, ReadRecorder reads
     /// <summary>The kernel let go of an instance: one lookup each, so one forget ends it.</summary>
     public void Forget(ulong nodeId) => _instances.TryRemove(nodeId, out _);
 
-    public static void FillAttr(Instance instance, ref FuseAttr attr)
-    {
-        var node = instance.Node;
-        attr.Ino = instance.NodeId;
-        attr.Size = (ulong)instance.Content.Length;
-        attr.Blocks = (ulong)((instance.Content.Length + 511) / 512);
-        attr.ATime = attr.MTime = attr.CTime = (ulong)node.MTime;
-        attr.Mode = node.Mode;
-        attr.NLink = node.NLink;
-        attr.BlkSize = LayerTree.BlockSize;
-    }
+    public static void FillAttr(Instance instance, ref FuseAttr attr) =>
+        instance.Node.FillAttr(ref attr, instance.NodeId, instance.Content.Length);
 
     public static int Read(Instance instance, long offset, Span<byte> buffer)
     {

@@ -428,15 +428,6 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         // A generated file's own node is only seen by a GETATTR of an id from an older kernel
         // cache; its instances carry the content.
         var size = GeneratedFiles.IsGenerated(node) ? _generated.Render(node.Kind).Length : node.Size;
-        attr.Ino = node.Ino;
-        attr.Size = (ulong)size;
-        attr.Blocks = (ulong)((size + 511) / 512);
-        attr.ATime = attr.MTime = attr.CTime = (ulong)node.MTime;
-        attr.Mode = node.Mode;
-        attr.NLink = node.NLink;
-        attr.Uid = node.Uid;
-        attr.Gid = node.Gid;
-        attr.RDev = node.RDev;
-        attr.BlkSize = LayerTree.BlockSize;
+        node.FillAttr(ref attr, node.Ino, size);
     }
 }

@@ -66,6 +66,21 @@ internal sealed class Node
 
     public bool IsRegular => (Mode & TypeMask) == Regular;
 
+    /// <summary>This node's attributes, answered under <paramref name="ino"/> with <paramref name="size"/> bytes (a generated file's instance differs in both).</summary>
+    public void FillAttr(ref Fuse.Protocol.FuseAttr attr, ulong ino, long size)
+    {
+        attr.Ino = ino;
+        attr.Size = (ulong)size;
+        attr.Blocks = (ulong)((size + 511) / 512);
+        attr.ATime = attr.MTime = attr.CTime = (ulong)MTime;
+        attr.Mode = Mode;
+        attr.NLink = NLink;
+        attr.Uid = Uid;
+        attr.Gid = Gid;
+        attr.RDev = RDev;
+        attr.BlkSize = LayerTree.BlockSize;
+    }
+
     /// <summary>Finds a child by raw name bytes; no allocation.</summary>
     public Node? FindChild(ReadOnlySpan<byte> name)
     {

@@ -175,14 +175,7 @@ public sealed class EstargzReader
             throw new ArgumentException($"destination holds {destination.Length} bytes; the chunk has {chunk.Size}", nameof(destination));
         }
         var output = destination[..(int)chunk.Size];
-        unsafe
-        {
-            fixed (byte* pointer = compressed)
-            {
-                using var input = new UnmanagedMemoryStream(pointer, compressed.Length);
-                Inflate(_compression, input, chunk.InnerOffset, output);
-            }
-        }
+        Inflate(compressed, chunk.InnerOffset, output);
         VerifyChunk(chunk, output);
     }
 
@@ -192,17 +185,7 @@ public sealed class EstargzReader
     /// then served with <see cref="ReadChunkFromInflated"/>, instead of inflating it again for each chunk.
     /// </summary>
     /// <exception cref="EstargzFormatException">The member is not valid compressed data or ends early.</exception>
-    public void InflateMember(ReadOnlySpan<byte> compressed, Span<byte> destination)
-    {
-        unsafe
-        {
-            fixed (byte* pointer = compressed)
-            {
-                using var input = new UnmanagedMemoryStream(pointer, compressed.Length);
-                Inflate(_compression, input, 0, destination);
-            }
-        }
-    }
+    public void InflateMember(ReadOnlySpan<byte> compressed, Span<byte> destination) => Inflate(compressed, 0, destination);
 
     /// <summary>Copies a chunk out of its member inflated by <see cref="InflateMember"/> and verifies it against its digest.</summary>
     public static void ReadChunkFromInflated(EstargzChunk chunk, ReadOnlySpan<byte> inflatedMember, Span<byte> destination)
@@ -301,6 +284,16 @@ public sealed class EstargzReader
 
     /// <summary>The whole blob's members, decompressed in sequence (skippable frames decompress to nothing).</summary>
     internal Stream OpenBlobDecompressor(Stream blob) => _compression.OpenDecompressor(blob);
+
+    /// <summary>Inflates from pooled or pinned memory without copying it into a stream's buffer.</summary>
+    private unsafe void Inflate(ReadOnlySpan<byte> compressed, long skip, Span<byte> output)
+    {
+        fixed (byte* pointer = compressed)
+        {
+            using var input = new UnmanagedMemoryStream(pointer, compressed.Length);
+            Inflate(_compression, input, skip, output);
+        }
+    }
 
     internal static void Inflate(LayerCompression compression, Stream input, long skip, Span<byte> output)
     {

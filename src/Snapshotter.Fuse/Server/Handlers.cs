@@ -376,7 +376,6 @@ public sealed partial class FuseServer
     private int HandleAccess(Reader reader, in FuseInHeader header, ReadOnlySpan<byte> body) =>
         ReplyEmpty(reader, in header, _fs.Access(header.NodeId, (int)MemoryMarshal.Read<FuseAccessIn>(body).Mask));
 
-    /// <summary>Nothing is ever written, so there is nothing to flush.</summary>
     /// <summary>
     /// Nothing is ever written, so there is nothing to flush. Files opened with FOPEN_NOFLUSH send
     /// none; with zero-message opens they would send one at every close, until an ENOSYS tells the
