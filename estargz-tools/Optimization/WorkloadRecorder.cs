@@ -84,7 +84,10 @@ internal sealed class WorkloadRecorder(ContainerdSettings containerd, TextWriter
         }
     }
 
-    /// <summary>The lowerdir list of the container's rootfs (top layer first): the layer mounts.</summary>
+    /// <summary>
+    /// The lowerdir list of the container's rootfs (top layer first): the layer mounts, without the
+    /// local copies directory the snapshotter stacks above each (<c>…/&lt;id&gt;/local</c> right before <c>…/&lt;id&gt;/fs</c>).
+    /// </summary>
     private async Task<IReadOnlyList<string>> LowerDirectoriesAsync(string ns, string container, CancellationToken cancellationToken)
     {
         // Prints e.g. "mount -t overlay overlay /target -o index=off,workdir=…,upperdir=…,lowerdir=/a:/b".
@@ -97,8 +100,12 @@ internal sealed class WorkloadRecorder(ContainerdSettings containerd, TextWriter
         }
         start += "lowerdir=".Length;
         var end = mounts.IndexOfAny([',', ' ', '\n'], start);
-        return mounts[start..(end < 0 ? mounts.Length : end)].Split(':', StringSplitOptions.RemoveEmptyEntries);
+        var directories = mounts[start..(end < 0 ? mounts.Length : end)].Split(':', StringSplitOptions.RemoveEmptyEntries);
+        return [.. directories.Where((directory, i) => !IsLocalCopiesOf(directory, i + 1 < directories.Length ? directories[i + 1] : null))];
     }
+
+    private static bool IsLocalCopiesOf(string directory, string? next) =>
+        next is not null && Path.GetFileName(directory) == "local" && next == Path.Combine(Path.GetDirectoryName(directory)!, "fs");
 
     private async Task<IReadOnlyList<LayerAccesses>> ReadAccessLogsAsync(IReadOnlyList<string> lowerDirectories, ImageManifest manifest, CancellationToken cancellationToken)
     {

@@ -38,6 +38,7 @@ internal sealed class ChunkReader
     private readonly Dictionary<Digest, Fetch> _inFlight = [];
     private readonly long[] _localMembers;
     private int _readAheads;
+    private TaskCompletionSource _registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public ChunkReader(EstargzReader reader, IBlob blob, IChunkStore store, MemberTable members, LayerStatistics statistics, FetchOptions options, FetchGate gate, ILogger logger)
     {
@@ -58,6 +59,58 @@ internal sealed class ChunkReader
     /// <summary>Copies from memory only; false when the chunk must be read from disk or fetched.</summary>
     public bool TryCopyStored(in EstargzChunk chunk, int offset, Span<byte> destination) =>
         _store.TryCopy(chunk.Digest, offset, destination);
+
+    /// <summary>Completes the next time chunks are put on their way (a fetch registered): what <see cref="TryCopyArrivedAsync"/> waits for.</summary>
+    public Task NextRegistration
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _registered.Task;
+            }
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="CopyAsync"/>, but starts no fetch: false when the chunk is neither stored nor on
+    /// its way. For work that should follow the layer's fetches rather than add to them. Throws as
+    /// the fetch it joined failed (a chunk that failed verification is never copied).
+    /// </summary>
+    public async ValueTask<bool> TryCopyArrivedAsync(EstargzChunk chunk, int offset, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        Fetch? fetch;
+        while (true)
+        {
+            if (_store.TryCopy(chunk.Digest, offset, destination.Span)
+                || await _store.TryReadAsync(chunk.Digest, offset, destination, cancellationToken).ConfigureAwait(false))
+            {
+                return true;
+            }
+            lock (_lock)
+            {
+                if (_inFlight.TryGetValue(chunk.Digest, out fetch))
+                {
+                    fetch.References++;
+                    break;
+                }
+                if (!_store.Contains(chunk.Digest))
+                {
+                    return false;
+                }
+            }
+        }
+        try
+        {
+            await fetch.Completion.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            fetch.Buffer.AsSpan(offset, destination.Length).CopyTo(destination.Span);
+            return true;
+        }
+        finally
+        {
+            Release(fetch);
+        }
+    }
 
     /// <summary>Copies <c>destination.Length</c> bytes from <paramref name="offset"/> of the verified chunk.</summary>
     public async ValueTask CopyAsync(EstargzChunk chunk, int offset, Memory<byte> destination, string path, CancellationToken cancellationToken)
@@ -260,6 +313,9 @@ internal sealed class ChunkReader
                 }
             }
         }
+        // Its waiters continue elsewhere (asynchronous continuations), not under this lock.
+        _registered.TrySetResult();
+        _registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
         return new Span(start, last, owned);
     }
 

@@ -11,7 +11,7 @@ namespace Snapshotter.Fs;
 /// What a layer is besides its mount: the inode tree built from the reader's TOC, the chunk store
 /// and the verified chunk reader, and the layer's prefetch. It can exist before the layer is
 /// mounted, so that an image's other layers start their prefetch while containerd is still
-/// preparing the first ones; <see cref="LayerMount.MountAsync(LayerContent, string, ILoggerFactory?, CancellationToken)"/>
+/// preparing the first ones; <see cref="LayerMount.MountAsync(LayerContent, string, ILoggerFactory?, string?, CancellationToken)"/>
 /// then serves it, and owns it from then on. Background fetch starts only once it is mounted.
 /// Disposing it stops its fetches.
 /// </summary>
@@ -151,6 +151,22 @@ public sealed class LayerContent : IDisposable
         {
             Gate.Exit(prefetch: true);
         }
+    }
+
+    /// <summary>Which members the prefetch fetches (by index); null when it fetches none.</summary>
+    internal bool[]? PrefetchedMembers()
+    {
+        var end = PrefetchEnd(Reader, Tree.Members, Options.Prefetch);
+        if (end == 0)
+        {
+            return null;
+        }
+        var prefetched = new bool[Tree.Members.Count];
+        foreach (var run in PrefetchRuns(Tree.Members, end))
+        {
+            prefetched.AsSpan(run.First, run.End - run.First).Fill(true);
+        }
+        return prefetched;
     }
 
     /// <summary>How many members (from the start of the blob) prefetch covers.</summary>

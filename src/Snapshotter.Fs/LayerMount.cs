@@ -19,16 +19,18 @@ public sealed class LayerMount : IDisposable
     private readonly FuseMount _mount;
     private readonly FuseServer _server;
     private readonly Passthrough? _passthrough;
+    private readonly LocalCopies? _localCopies;
     private readonly LayerContent _content;
     private readonly FuseHandover? _handover;
     private readonly ILogger _logger;
     private int _disposed;
 
-    private LayerMount(FuseMount mount, FuseServer server, Passthrough? passthrough, LayerContent content, FuseHandover? handover, ILogger logger)
+    private LayerMount(FuseMount mount, FuseServer server, Passthrough? passthrough, LocalCopies? localCopies, LayerContent content, FuseHandover? handover, ILogger logger)
     {
         _mount = mount;
         _server = server;
         _passthrough = passthrough;
+        _localCopies = localCopies;
         _content = content;
         _handover = handover;
         _logger = logger;
@@ -66,7 +68,7 @@ public sealed class LayerMount : IDisposable
         var content = LayerContent.Open(reader, blob, options, loggerFactory);
         try
         {
-            return await MountAsync(content, mountPoint, loggerFactory, cancellationToken).ConfigureAwait(false);
+            return await MountAsync(content, mountPoint, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -80,7 +82,12 @@ public sealed class LayerMount : IDisposable
     /// starts its prefetch if it has not started, and hands it to background fetch after it. The
     /// mount owns the content from here on; when this throws, the caller still does.
     /// </summary>
-    public static async Task<LayerMount> MountAsync(LayerContent content, string mountPoint, ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
+    /// <param name="localCopies">
+    /// An existing directory that overlayfs stacks right above the mount: whole copies of the files the
+    /// prefetch brings are written there (<see cref="LocalCopies"/>); null: none.
+    /// </param>
+    public static async Task<LayerMount> MountAsync(LayerContent content, string mountPoint, ILoggerFactory? loggerFactory = null,
+        string? localCopies = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(content);
         ArgumentException.ThrowIfNullOrEmpty(mountPoint);
@@ -125,7 +132,9 @@ public sealed class LayerMount : IDisposable
             }
             FsMetrics.Track(content.Statistics, blob.Digest.ToString());
             _ = content.BackgroundAfterPrefetchAsync();
-            return new LayerMount(mount, server, passthrough, content, options.Handover, logger);
+            var copies = localCopies is null ? null : new LocalCopies(localCopies, content, logger);
+            copies?.Start();
+            return new LayerMount(mount, server, passthrough, copies, content, options.Handover, logger);
         }
         catch
         {
@@ -185,6 +194,12 @@ public sealed class LayerMount : IDisposable
         }
     }
 
+    /// <summary>Completes when the local copies are written (at once without them).</summary>
+    public Task LocalCopiesCompletion => _localCopies?.Completion ?? Task.CompletedTask;
+
+    /// <summary>Files and bytes copied to the local copies directory so far.</summary>
+    public (int Files, long Bytes) LocalCopied => _localCopies is { } copies ? (copies.Files, copies.Bytes) : default;
+
     /// <summary>Waits until the passthrough files started so far are written (no-op without passthrough).</summary>
     public Task WhenPassthroughIdleAsync() => _passthrough?.WhenIdleAsync() ?? Task.CompletedTask;
 
@@ -235,6 +250,7 @@ public sealed class LayerMount : IDisposable
     private void Release()
     {
         FsMetrics.Untrack(Statistics);
+        _localCopies?.Dispose();
         _passthrough?.Dispose();
         _content.Dispose();
     }

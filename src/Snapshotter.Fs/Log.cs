@@ -61,4 +61,13 @@ internal static partial class Log
 
     [LoggerMessage(17, LogLevel.Debug, "Layer {Layer}: {Staged} bytes fetched ahead of its TOC from the prefetch hint, {Served} of them read from memory")]
     public static partial void EarlyPrefetchDone(ILogger logger, Digest layer, long staged, long served);
+
+    [LoggerMessage(18, LogLevel.Information, "Layer {Layer}: local copies of {Files} files ({Bytes} bytes) in {Seconds:F2} s; {Candidates} files came whole with the prefetch")]
+    public static partial void LocalCopiesWritten(ILogger logger, Digest layer, int files, long bytes, int candidates, double seconds);
+
+    [LoggerMessage(19, LogLevel.Warning, "Layer {Layer}: local copies in {Directory} stopped; the mount serves the rest")]
+    public static partial void LocalCopiesFailed(ILogger logger, Digest layer, string directory, Exception exception);
+
+    [LoggerMessage(20, LogLevel.Debug, "Layer {Layer}: '{Path}' has no local copy: {Reason}")]
+    public static partial void LocalCopySkipped(ILogger logger, Digest layer, string path, string reason);
 }

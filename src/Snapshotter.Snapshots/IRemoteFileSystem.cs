@@ -19,6 +19,12 @@ namespace Snapshotter.Snapshots;
 /// The snapshotter answers Unavailable.</item>
 /// <item><see cref="UnmountAsync"/>: detach whatever <see cref="MountAsync"/> mounted at
 /// <paramref name="mountpoint"/> and release the layer; a mountpoint with nothing mounted is not an error.</item>
+/// <item><see cref="WritesLocalCopies"/>: when true, the snapshotter creates
+/// <c>&lt;root&gt;/snapshots/&lt;id&gt;/local</c> (<see cref="LocalCopiesOf"/>) before
+/// <see cref="MountAsync"/> and stacks it right above <c>fs</c> in every overlay mount. The
+/// implementation may put there whole copies of the layer's own files and directories, with the
+/// layer's metadata, each appearing at once (renamed into place) and never changed after: overlayfs
+/// then serves them without going to <c>fs</c>. Anything else there would change the container's view.</item>
 /// <item><see cref="KeptMountPoints"/>: mounts a previous process left mounted with their connection
 /// kept for this one (a restart without breaking running containers). The snapshotter does not
 /// detach them at restore; <see cref="MountAsync"/> with their stored labels resumes serving them,
@@ -35,6 +41,11 @@ public interface IRemoteFileSystem
     Task UnmountAsync(string mountpoint, CancellationToken cancellationToken);
 
     IReadOnlyCollection<string> KeptMountPoints => [];
+
+    bool WritesLocalCopies => false;
+
+    /// <summary>The local copies directory beside a snapshot's <c>fs</c> mountpoint.</summary>
+    static string LocalCopiesOf(string mountpoint) => Path.Combine(Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(mountpoint))!, "local");
 
     void ReleaseUnclaimed()
     {

@@ -40,6 +40,9 @@ public sealed class OverlaySnapshotter : ISnapshotter, IDisposable
     /// <summary>The <c>fs</c> directory of snapshot <paramref name="id"/>.</summary>
     public string FsPath(long id) => Path.Combine(_snapshots, id.ToString(CultureInfo.InvariantCulture), "fs");
 
+    /// <summary>The local copies directory of remote snapshot <paramref name="id"/>, stacked above its <c>fs</c> when the remote filesystem writes one.</summary>
+    private string LocalPath(long id) => IRemoteFileSystem.LocalCopiesOf(FsPath(id));
+
     private string WorkPath(long id) => Path.Combine(_snapshots, id.ToString(CultureInfo.InvariantCulture), "work");
 
     private string SnapshotDirectory(long id) => Path.Combine(_snapshots, id.ToString(CultureInfo.InvariantCulture));
@@ -71,6 +74,10 @@ public sealed class OverlaySnapshotter : ISnapshotter, IDisposable
         {
             var fs = FsPath(record.Id);
             Directory.CreateDirectory(fs);
+            if (_remote.WritesLocalCopies)
+            {
+                Directory.CreateDirectory(LocalPath(record.Id)); // a snapshot from before local copies has none
+            }
             try
             {
                 await _remote.MountAsync(fs, record.Labels, cancellationToken);
@@ -256,6 +263,10 @@ public sealed class OverlaySnapshotter : ISnapshotter, IDisposable
     private async Task<bool> TryPrepareRemoteAsync(SnapshotRecord active, string target, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
     {
         var fs = FsPath(active.Id);
+        if (_remote.WritesLocalCopies)
+        {
+            Directory.CreateDirectory(LocalPath(active.Id));
+        }
         try
         {
             await _remote.MountAsync(fs, labels, cancellationToken);
@@ -274,6 +285,10 @@ public sealed class OverlaySnapshotter : ISnapshotter, IDisposable
             foreach (var (mountPoint, errno) in MountTable.DetachAllUnder(fs))
             {
                 Log.DetachFailed(_logger, mountPoint, errno);
+            }
+            if (Directory.Exists(LocalPath(active.Id)))
+            {
+                Directory.Delete(LocalPath(active.Id), recursive: true);
             }
             return false;
         }
@@ -416,13 +431,18 @@ public sealed class OverlaySnapshotter : ISnapshotter, IDisposable
             options.Add("workdir=" + WorkPath(record.Id));
             options.Add("upperdir=" + FsPath(record.Id));
         }
-        else if (ancestors.Count == 1)
+        var lowerdirs = ancestors.SelectMany(LowerDirectories).ToList();
+        if (record.Kind != SnapshotKind.Active && lowerdirs.Count == 1)
         {
-            return [new SnapshotMount("bind", FsPath(ancestors[0].Id), ["ro", "rbind"])];
+            return [new SnapshotMount("bind", lowerdirs[0], ["ro", "rbind"])];
         }
-        options.Add("lowerdir=" + string.Join(':', ancestors.Select(a => FsPath(a.Id))));
+        options.Add("lowerdir=" + string.Join(':', lowerdirs));
         return [new SnapshotMount("overlay", "overlay", options)];
     }
+
+    /// <summary>A snapshot's lower directories, top first: a remote one's local copies above its mount.</summary>
+    private IEnumerable<string> LowerDirectories(SnapshotRecord ancestor) =>
+        ancestor.IsRemote && _remote.WritesLocalCopies ? [LocalPath(ancestor.Id), FsPath(ancestor.Id)] : [FsPath(ancestor.Id)];
 
     private async Task ReleaseDirectoryAsync(long id, bool remote, CancellationToken cancellationToken)
     {

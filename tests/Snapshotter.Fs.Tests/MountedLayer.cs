@@ -18,6 +18,9 @@ internal sealed class MountedLayer : IDisposable
 
     public string Path => Mount.MountPoint;
 
+    /// <summary>Takes over a mount made on <paramref name="blob"/> by other means.</summary>
+    public static MountedLayer Adopt(FileBlob blob, LayerMount mount) => new(blob, mount);
+
     public static async Task<MountedLayer> MountAsync(EstargzFile layer, string mountPoint, LayerMountOptions? options = null)
     {
         Directory.CreateDirectory(mountPoint);

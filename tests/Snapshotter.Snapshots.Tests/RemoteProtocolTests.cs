@@ -22,11 +22,11 @@ public sealed class RemoteProtocolTests
         ["containerd.io/snapshot/cri.image-ref"] = "registry.test/sample:1",
     };
 
-    private static async Task<(Harness Harness, TarLayerRemoteFileSystem Remote)> StartAsync()
+    private static async Task<(Harness Harness, TarLayerRemoteFileSystem Remote)> StartAsync(bool writesLocalCopies = false)
     {
         Requirements.Root();
         Requirements.Tool("tar", "tar");
-        var remote = new TarLayerRemoteFileSystem();
+        var remote = new TarLayerRemoteFileSystem { WritesLocalCopies = writesLocalCopies };
         var harness = new Harness(remote);
         foreach (var (digest, file, content) in new[] { (Layer1, "one.txt", "layer one"), (Layer2, "two.txt", "layer two") })
         {
@@ -77,6 +77,48 @@ public sealed class RemoteProtocolTests
         Assert.Equal(remote.Mounted.Reverse(), remote.Checked);
         var lower = Assert.Single(mounts[0].Options, o => o.StartsWith("lowerdir=", StringComparison.Ordinal));
         Assert.Equal("lowerdir=" + string.Join(':', remote.Mounted.Reverse()), lower);
+    }
+
+    [Fact]
+    public async Task Local_copies_directories_exist_before_each_mount_and_are_stacked_right_above_it()
+    {
+        var (h, remote) = await StartAsync(writesLocalCopies: true);
+        await using var _ = h;
+        await ThrowsSnapshot(SnapshotError.AlreadyExists,
+            () => h.Snapshotter.PrepareAsync("default/1/extract-1 chain1", "", PullLabels("chain1", Layer1), Token));
+        await ThrowsSnapshot(SnapshotError.AlreadyExists,
+            () => h.Snapshotter.PrepareAsync("default/2/extract-2 chain2", "chain1", PullLabels("chain2", Layer2), Token));
+        Assert.Equal([true, true], remote.LocalCopiesFound);
+        var (fs1, fs2) = (remote.Mounted.First(), remote.Mounted.Last());
+        var (local1, local2) = (IRemoteFileSystem.LocalCopiesOf(fs1), IRemoteFileSystem.LocalCopiesOf(fs2));
+
+        var mounts = await h.Snapshotter.PrepareAsync("container", "chain2", Harness.NoLabels, Token);
+        Assert.Contains($"lowerdir={local2}:{fs2}:{local1}:{fs1}", mounts[0].Options);
+        // A view of one remote layer is an overlay of its copies and its mount, not a bind mount of the mount alone.
+        var view = Assert.Single(await h.Snapshotter.ViewAsync("view", "chain1", Harness.NoLabels, Token));
+        Assert.Equal("overlay", view.Type);
+        Assert.Equal([$"lowerdir={local1}:{fs1}"], view.Options.Where(o => !o.StartsWith("index=", StringComparison.Ordinal)));
+
+        var rootfs = Path.Combine(h.Scratch, "rootfs");
+        Directory.CreateDirectory(rootfs);
+        (await ProcessRunner.RunAsync("mount", ["-t", "overlay", "overlay", "-o", string.Join(',', mounts[0].Options), rootfs], cancellationToken: Token)).EnsureSuccess();
+        try
+        {
+            Assert.Equal("layer one", await File.ReadAllTextAsync(Path.Combine(rootfs, "data", "one.txt"), Token));
+            Assert.Equal("layer two", await File.ReadAllTextAsync(Path.Combine(rootfs, "data", "two.txt"), Token));
+        }
+        finally
+        {
+            await ProcessRunner.RunAsync("umount", [rootfs], cancellationToken: CancellationToken.None);
+        }
+
+        await h.Snapshotter.RemoveAsync("container", Token);
+        await h.Snapshotter.RemoveAsync("chain2", Token);
+        Assert.False(Directory.Exists(local2));
+
+        // A layer the filesystem refuses leaves no local copies directory behind it.
+        var fallback = await h.Snapshotter.PrepareAsync("extract-x chainX", "", PullLabels("chainX", "sha256:" + new string('9', 64)), Token);
+        Assert.False(Directory.Exists(IRemoteFileSystem.LocalCopiesOf(fallback[0].Source)));
     }
 
     [Fact]

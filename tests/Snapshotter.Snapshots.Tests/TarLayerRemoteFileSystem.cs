@@ -26,6 +26,12 @@ public sealed class TarLayerRemoteFileSystem : IRemoteFileSystem
 
     public ConcurrentQueue<string> Unmounted { get; } = new();
 
+    /// <summary>Copies each layer whole to the local copies directory beside its mount, as the lazy filesystem copies prefetched files.</summary>
+    public bool WritesLocalCopies { get; init; }
+
+    /// <summary>Whether the local copies directory existed at each mount (only when <see cref="WritesLocalCopies"/>).</summary>
+    public ConcurrentQueue<bool> LocalCopiesFound { get; } = new();
+
     /// <summary>Serves <paramref name="blobPath"/> (tar or tar.gz) for layers labelled with <paramref name="digest"/>.</summary>
     public void Serve(string digest, string blobPath) => _blobs[digest] = blobPath;
 
@@ -45,6 +51,12 @@ public sealed class TarLayerRemoteFileSystem : IRemoteFileSystem
         {
             await ExtractAsync(blob, mountpoint, cancellationToken);
             (await ProcessRunner.RunAsync("mount", ["-o", "remount,ro", mountpoint], cancellationToken: cancellationToken)).EnsureSuccess();
+            if (WritesLocalCopies)
+            {
+                var local = IRemoteFileSystem.LocalCopiesOf(mountpoint);
+                LocalCopiesFound.Enqueue(Directory.Exists(local));
+                (await ProcessRunner.RunAsync("cp", ["-a", mountpoint + "/.", local], cancellationToken: cancellationToken)).EnsureSuccess();
+            }
         }
         catch
         {

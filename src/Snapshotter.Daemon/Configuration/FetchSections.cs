@@ -35,6 +35,7 @@ internal static class FetchSections
                 "size_without_landmark_bytes" => options with { SizeWithoutLandmark = values.Integer(key, value) },
                 "timeout_seconds" => options with { Timeout = values.Seconds(key, value) },
                 "hint_max_bytes" => options with { HintMaxBytes = values.Integer(key, value) },
+                "local_copies" => options with { LocalCopies = values.Flag(key, value) },
                 _ => throw values.Unknown(key),
             };
         }

@@ -54,6 +54,9 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
             _logger);
     }
 
+    /// <summary>Files the prefetch brings whole are copied beside each mount (<see cref="PrefetchOptions.LocalCopies"/>).</summary>
+    public bool WritesLocalCopies => _mountOptions.Prefetch is { Enabled: true, LocalCopies: true };
+
     /// <summary>The mountpoints currently served.</summary>
     public ICollection<string> MountPoints => _mounts.Keys;
 
@@ -192,7 +195,9 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         LayerMount mount;
         try
         {
-            mount = await LayerMount.MountAsync(content, mountpoint, _loggerFactory, cancellationToken).ConfigureAwait(false);
+            var localCopies = IRemoteFileSystem.LocalCopiesOf(mountpoint);
+            mount = await LayerMount.MountAsync(content, mountpoint, _loggerFactory,
+                WritesLocalCopies && Directory.Exists(localCopies) ? localCopies : null, cancellationToken).ConfigureAwait(false);
         }
         catch
         {

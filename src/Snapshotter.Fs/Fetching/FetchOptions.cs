@@ -55,4 +55,11 @@ public sealed record PrefetchOptions
     /// their way (<see cref="EarlyPrefetchBlob"/>); the prefetch then reads them from there. 0: hints are ignored.
     /// </summary>
     public long HintMaxBytes { get; init; } = 64L * 1024 * 1024;
+
+    /// <summary>
+    /// Whether the files the prefetch brings whole are also copied to local disk, to a directory
+    /// overlayfs stacks above the mount (<see cref="LocalCopies"/>), so that the kernel serves them
+    /// without FUSE round trips.
+    /// </summary>
+    public bool LocalCopies { get; init; } = true;
 }

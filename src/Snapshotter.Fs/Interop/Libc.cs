@@ -1,0 +1,43 @@
+using System.Runtime.InteropServices;
+
+namespace Snapshotter.Fs.Interop;
+
+/// <summary>The libc calls that give local copies the layer's metadata. Every call sets errno for Marshal.GetLastPInvokeError.</summary>
+internal static partial class Libc
+{
+    private const string Lib = "libc";
+
+    public const int AT_FDCWD = -100;
+    public const int AT_SYMLINK_NOFOLLOW = 0x100;
+    public const uint RENAME_NOREPLACE = 1;
+    public const int EEXIST = 17;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Timespec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [LibraryImport(Lib, EntryPoint = "lchown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Lchown(string path, uint owner, uint group);
+
+    [LibraryImport(Lib, EntryPoint = "chmod", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Chmod(string path, uint mode);
+
+    [LibraryImport(Lib, EntryPoint = "utimensat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Utimensat(int directoryFd, string path, ReadOnlySpan<Timespec> times, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "renameat2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Renameat2(int oldDirectoryFd, string oldPath, int newDirectoryFd, string newPath, uint flags);
+
+    /// <summary>Throws an IOException naming <paramref name="what"/> when <paramref name="result"/> is -1.</summary>
+    public static void Check(int result, string what)
+    {
+        if (result == -1)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            throw new IOException($"{what}: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})", errno);
+        }
+    }
+}
