@@ -206,6 +206,30 @@ public sealed class EarlyPrefetchTests
         Assert.All(blob.Reads, r => Assert.True(r.Length <= 128 * 1024));
     }
 
+    [Fact]
+    public async Task While_a_toc_is_read_it_keeps_to_one_request_and_takes_its_full_share_after()
+    {
+        var blob = new ScriptedBlob(new byte[1 << 20]) { Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) };
+        var tocReads = new TocReads();
+        var tocRead = tocReads.Begin();
+        using var early = new EarlyPrefetchBlob(blob, [new BlobSpan(0, 800_000)], FetchOptions.Default with { MaxRequestBytes = 100_000, PrefetchRequests = 4 },
+            64 << 20, NullLogger.Instance, tocReads);
+
+        await Task.Delay(100, Token);
+        Assert.Single(blob.Reads);
+        tocRead.Dispose();
+        while (blob.Reads.Count < 4)
+        {
+            await Task.Delay(10, Token);
+        }
+        await Task.Delay(100, Token);
+        Assert.Equal(4, blob.Reads.Count); // its requests in flight, no more
+        blob.Gate.SetResult();
+        await early.Fetching.WaitAsync(Token);
+        Assert.Equal(8, blob.Reads.Count);
+        Assert.True(tocReads.WhenNone.IsCompleted);
+    }
+
     private static async Task<byte[]> ReadAllAsync(LayerContent content, Node file)
     {
         var result = new byte[file.Size];

@@ -14,8 +14,9 @@ internal static class EarlyPrefetch
     /// <summary>
     /// The blob the layer's chunks are read through: one that fetches the hinted ranges from now on
     /// when the descriptor has a usable hint and prefetch is on; otherwise <paramref name="blob"/>.
+    /// It keeps to one request while any of <paramref name="tocReads"/> is on its way.
     /// </summary>
-    public static IBlob Start(RegistryLayerBlob blob, Descriptor layer, LayerMountOptions options, ILogger logger)
+    public static IBlob Start(RegistryLayerBlob blob, Descriptor layer, LayerMountOptions options, TocReads tocReads, ILogger logger)
     {
         if (!options.Prefetch.Enabled || options.Prefetch.HintMaxBytes <= 0 || layer.Annotation(PrefetchHint.Annotation) is not { } text)
         {
@@ -26,7 +27,7 @@ internal static class EarlyPrefetch
             RemoteLog.PrefetchHintIgnored(logger, layer.Digest.ToString());
             return blob;
         }
-        return new EarlyPrefetchBlob(blob, spans, options.Fetch, options.Prefetch.HintMaxBytes, logger);
+        return new EarlyPrefetchBlob(blob, spans, options.Fetch, options.Prefetch.HintMaxBytes, logger, tocReads);
     }
 
     /// <summary>Lets go of what was fetched early once the prefetch that reads it is over.</summary>

@@ -30,6 +30,7 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
     private readonly LayerMountOptions _mountOptions;
     private readonly LayerTails? _tails;
     private readonly LayerPreOpener _preOpener;
+    private readonly TocReads _tocReads = new();
     private static readonly TimeSpan ResolvedImageLifetime = TimeSpan.FromMinutes(1);
 
     private readonly ConcurrentDictionary<string, Layer> _mounts = new(StringComparer.Ordinal);
@@ -49,8 +50,9 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         _tails = tails;
         _preOpener = new LayerPreOpener(
             registry,
-            (blob, layer) => EarlyPrefetch.Start(blob, layer, _mountOptions, _logger),
+            (blob, layer) => EarlyPrefetch.Start(blob, layer, _mountOptions, _tocReads, _logger),
             (reader, chunks) => LayerContent.Open(reader, chunks, _mountOptions, _loggerFactory),
+            _tocReads,
             _logger);
     }
 
@@ -111,17 +113,21 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         }
         var fetched = new RegistryLayerBlob(_registry.OpenBlob(reference, descriptor));
         var resolved = Stopwatch.GetTimestamp();
-        // The hinted prefetch goes on the link while the footer and TOC are read (through the plain blob).
-        var chunks = EarlyPrefetch.Start(fetched, descriptor, _mountOptions, _logger);
         EstargzReader opened;
-        try
+        IBlob chunks;
+        using (_tocReads.Begin())
         {
-            opened = (await TryOpenReaderAsync(fetched, tocDigest, null, cancellationToken).ConfigureAwait(false))!;
-        }
-        catch
-        {
-            EarlyPrefetch.Release(chunks);
-            throw;
+            // The hinted prefetch goes on the link while the footer and TOC are read (through the plain blob).
+            chunks = EarlyPrefetch.Start(fetched, descriptor, _mountOptions, _tocReads, _logger);
+            try
+            {
+                opened = (await TryOpenReaderAsync(fetched, tocDigest, null, cancellationToken).ConfigureAwait(false))!;
+            }
+            catch
+            {
+                EarlyPrefetch.Release(chunks);
+                throw;
+            }
         }
         RemoteLog.Opened(_logger, layerDigest.ToString(), Stopwatch.GetElapsedTime(started, resolved).TotalMilliseconds, Stopwatch.GetElapsedTime(resolved).TotalMilliseconds);
         await MountReaderAsync(mountpoint, labels, reference, opened, fetched, chunks, cancellationToken).ConfigureAwait(false);

@@ -22,6 +22,7 @@ internal sealed class LayerPreOpener : IDisposable
     private readonly IRegistryClient _registry;
     private readonly Func<RegistryLayerBlob, Descriptor, IBlob> _startEarly;
     private readonly Func<EstargzReader, IBlob, LayerContent> _prepare;
+    private readonly TocReads _tocReads;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<Digest, Opening> _openings = new();
@@ -30,9 +31,11 @@ internal sealed class LayerPreOpener : IDisposable
 
     /// <param name="startEarly">The blob a layer's chunks are read through, its hinted prefetch started before its TOC is read (<see cref="EarlyPrefetch.Start"/>).</param>
     /// <param name="prepare">Builds an opened layer's content on those chunks, as its mount will use it.</param>
+    /// <param name="tocReads">Counts the TOCs being read, which early prefetches make way for.</param>
     public LayerPreOpener(IRegistryClient registry, Func<RegistryLayerBlob, Descriptor, IBlob> startEarly, Func<EstargzReader, IBlob, LayerContent> prepare,
-        ILogger logger, TimeProvider? time = null)
+        TocReads tocReads, ILogger logger, TimeProvider? time = null)
     {
+        _tocReads = tocReads;
         _registry = registry;
         _startEarly = startEarly;
         _prepare = prepare;
@@ -96,11 +99,13 @@ internal sealed class LayerPreOpener : IDisposable
         try
         {
             var blob = new RegistryLayerBlob(_registry.OpenBlob(reference, layer));
+            var tocRead = _tocReads.Begin();
             var chunks = _startEarly(blob, layer);
             try
             {
                 var recording = new TailRecordingBlob(blob, null);
                 var reader = await EstargzReader.OpenAsync(recording, toc, cancellationToken: _stopping.Token).ConfigureAwait(false);
+                tocRead.Dispose();
                 var tail = recording.Seal();
                 var content = _prepare(reader, chunks);
                 // Its mount waits for the prefetch like for its own.
@@ -111,6 +116,10 @@ internal sealed class LayerPreOpener : IDisposable
             {
                 EarlyPrefetch.Release(chunks);
                 throw;
+            }
+            finally
+            {
+                tocRead.Dispose();
             }
         }
         finally

@@ -18,14 +18,19 @@ public sealed class EarlyPrefetchBlob : IBlob, IDisposable
     private readonly Piece[] _pieces;
     private readonly CancellationTokenSource _stop = new();
     private readonly ILogger _logger;
+    private readonly TocReads? _tocReads;
+    private TaskCompletionSource _pieceDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _inFlight;
     private long _served;
     private int _disposed;
 
     /// <param name="inner">The layer blob.</param>
     /// <param name="hint">The hinted ranges, ascending; cut to <paramref name="maxBytes"/> in all.</param>
     /// <param name="fetch">Piece size (<see cref="FetchOptions.MaxRequestBytes"/>) and requests in flight (<see cref="FetchOptions.PrefetchRequests"/>).</param>
-    public EarlyPrefetchBlob(IBlob inner, IReadOnlyList<BlobSpan> hint, FetchOptions fetch, long maxBytes, ILogger logger)
+    /// <param name="tocReads">While any TOC is being read, one request in flight rather than <see cref="FetchOptions.PrefetchRequests"/>; null: no such limit.</param>
+    public EarlyPrefetchBlob(IBlob inner, IReadOnlyList<BlobSpan> hint, FetchOptions fetch, long maxBytes, ILogger logger, TocReads? tocReads = null)
     {
+        _tocReads = tocReads;
         _inner = inner ?? throw new ArgumentNullException(nameof(inner));
         ArgumentNullException.ThrowIfNull(hint);
         ArgumentNullException.ThrowIfNull(fetch);
@@ -120,6 +125,8 @@ public sealed class EarlyPrefetchBlob : IBlob, IDisposable
             foreach (var piece in _pieces)
             {
                 await slots.WaitAsync(_stop.Token).ConfigureAwait(false);
+                await WhileTocsAreReadAsync().ConfigureAwait(false);
+                Interlocked.Increment(ref _inFlight);
                 running.Add(FetchAsync(piece, slots));
             }
         }
@@ -127,6 +134,20 @@ public sealed class EarlyPrefetchBlob : IBlob, IDisposable
         {
         }
         await Task.WhenAll(running).ConfigureAwait(false);
+    }
+
+    /// <summary>Waits while a TOC is being read and a piece of this layer is still in flight.</summary>
+    private async Task WhileTocsAreReadAsync()
+    {
+        while (_tocReads?.WhenNone is { IsCompleted: false } none)
+        {
+            var pieceDone = Volatile.Read(ref _pieceDone).Task;
+            if (Volatile.Read(ref _inFlight) == 0)
+            {
+                return;
+            }
+            await Task.WhenAny(pieceDone, none).WaitAsync(_stop.Token).ConfigureAwait(false);
+        }
     }
 
     private async Task FetchAsync(Piece piece, SemaphoreSlim slots)
@@ -149,6 +170,8 @@ public sealed class EarlyPrefetchBlob : IBlob, IDisposable
         }
         finally
         {
+            Interlocked.Decrement(ref _inFlight);
+            Interlocked.Exchange(ref _pieceDone, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
             slots.Release();
         }
     }
