@@ -113,7 +113,7 @@ public static class DaemonHost
         await app.Services.GetRequiredService<OverlaySnapshotter>().RestoreAsync(cancellationToken);
         if (config.WarmUp)
         {
-            await WarmUp.PullPathWarmUp.RunAsync(TimeSpan.FromSeconds(10), logger, cancellationToken);
+            await WarmUp.PullPathWarmUp.RunAsync(Path.Combine(config.Root, "warm-up"), TimeSpan.FromSeconds(10), logger, cancellationToken);
         }
         if (UnixSocket.PrepareForListening(config.Address))
         {
@@ -123,6 +123,10 @@ public static class DaemonHost
         {
             await app.StartAsync(cancellationToken);
             UnixSocket.Restrict(config.Address);
+            if (config.WarmUp)
+            {
+                await WarmUp.ServiceWarmUp.RunAsync(config.Address, TimeSpan.FromSeconds(10), logger, cancellationToken);
+            }
             DaemonLog.Serving(logger, config.Address, config.Root);
             Notify(logger, $"READY=1\nSTATUS=serving on {config.Address}");
             await app.WaitForShutdownAsync(cancellationToken);

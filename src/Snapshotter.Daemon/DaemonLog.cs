@@ -27,4 +27,10 @@ internal static partial class DaemonLog
 
     [LoggerMessage(107, LogLevel.Warning, "Warm-up pull from a loopback registry failed after {Milliseconds:F0} ms; serving anyway (the first pull pays the cold start)")]
     public static partial void WarmUpFailed(ILogger logger, double milliseconds, Exception exception);
+
+    [LoggerMessage(108, LogLevel.Information, "Warm-up calls of the snapshots API done in {Milliseconds:F0} ms")]
+    public static partial void ServiceWarmedUp(ILogger logger, double milliseconds);
+
+    [LoggerMessage(109, LogLevel.Warning, "Warm-up calls of the snapshots API failed after {Milliseconds:F0} ms; serving anyway")]
+    public static partial void ServiceWarmUpFailed(ILogger logger, double milliseconds, Exception exception);
 }
