@@ -6,7 +6,7 @@ using Snapshotter.Snapshots.Interop;
 namespace Snapshotter.Snapshots;
 
 /// <summary>The mounts this process can see (<c>/proc/self/mountinfo</c>) and lazy detaching.</summary>
-internal static class MountTable
+public static class MountTable
 {
     /// <summary>Mount points at or below <paramref name="directory"/>, deepest first.</summary>
     public static IReadOnlyList<string> Under(string directory)

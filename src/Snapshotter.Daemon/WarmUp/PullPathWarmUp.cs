@@ -65,7 +65,9 @@ internal static class PullPathWarmUp
     {
         if (Directory.Exists(directory))
         {
-            Directory.Delete(directory, recursive: true); // a crash left it; nothing is mounted under the root before restore
+            // A crash mid-warm-up left it, perhaps with its mount (a dead connection) still there.
+            Snapshots.MountTable.DetachAllUnder(directory);
+            Directory.Delete(directory, recursive: true);
         }
         var mountPoint = Path.Combine(directory, "fs");
         var local = Path.Combine(directory, "local");
