@@ -85,6 +85,7 @@ internal sealed class LocalCopies : IDisposable
         try
         {
             var files = WholePrefetchedFiles(prefetched);
+            DeleteStaging(); // what a process that died mid-copy left; its names would collide with ours
             Directory.CreateDirectory(_staging);
             foreach (var (file, parent) in files)
             {

@@ -27,8 +27,12 @@ public sealed class LocalCopiesTests
         });
         var local = temp.Combine("local");
         Directory.CreateDirectory(local);
+        // A daemon that died mid-copy left its staging directory behind.
+        Directory.CreateDirectory(local + ".staging");
+        await File.WriteAllTextAsync(Path.Combine(local + ".staging", "1"), "half a file", TestContext.Current.CancellationToken);
         using var mounted = await MountAsync(layer, temp.Combine("fs"), local);
         await mounted.Mount.LocalCopiesCompletion.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+        Assert.False(Directory.Exists(local + ".staging"));
 
         // Whole prefetched files, and the empty files and symlinks of their directories.
         Assert.Equal(
