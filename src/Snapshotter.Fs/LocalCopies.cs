@@ -251,6 +251,8 @@ internal sealed class LocalCopies : IDisposable
                 Interlocked.Increment(ref _files);
             }
         }
+        // Once more, for a process that died between a rename into it and setting its mtime back.
+        SetModificationTime(target, directory.MTime);
         _directories.Add(directory);
     }
 
