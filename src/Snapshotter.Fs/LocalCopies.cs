@@ -59,16 +59,17 @@ internal sealed class LocalCopies : IDisposable
     /// <summary>Bytes of the regular files copied so far.</summary>
     public long Bytes => Interlocked.Read(ref _bytes);
 
-    /// <summary>Gives the directory the layer root's attributes, at once, and starts copying in the background.</summary>
+    /// <summary>
+    /// Gives the directory the layer root's attributes and xattrs at once, whether or not anything
+    /// is copied: stacked above the mount, it is the layer's root for overlayfs (a read-only view's
+    /// root answers with it). Then starts copying in the background.
+    /// </summary>
     public void Start()
     {
         var root = _content.Tree.Root;
-        if (_content.PrefetchedMembers() is not { } prefetched || !IsCopyableDirectory(root))
-        {
-            return;
-        }
         try
         {
+            SetRootXattrs(root);
             SetAttributes(_directory, root);
         }
         catch (IOException e)
@@ -76,7 +77,25 @@ internal sealed class LocalCopies : IDisposable
             Log.LocalCopiesFailed(_logger, _content.LayerDigest, _directory, e);
             return;
         }
+        if (_content.PrefetchedMembers() is not { } prefetched || !IsCopyableDirectory(root))
+        {
+            return;
+        }
         _writing = Task.Run(() => WriteAllAsync(prefetched, _stop.Token));
+    }
+
+    /// <summary>The root's xattrs but the opaque marker, which on the copies would hide every layer below.</summary>
+    private void SetRootXattrs(Node root)
+    {
+        foreach (var (name, value) in root.Xattrs)
+        {
+            if (name.AsSpan().SequenceEqual(_opaqueXattr))
+            {
+                continue;
+            }
+            byte[] terminated = [.. name, 0];
+            Libc.Check(Libc.Lsetxattr(_directory, terminated, value, (nuint)value.Length, 0), "lsetxattr " + _directory);
+        }
     }
 
     private async Task WriteAllAsync(bool[] prefetched, CancellationToken cancellationToken)

@@ -88,6 +88,28 @@ public sealed class LocalCopiesTests
         await Assert.ThrowsAnyAsync<IOException>(() => File.ReadAllBytesAsync(Path.Combine(mounted.Path, "app/big.bin"), TestContext.Current.CancellationToken));
     }
 
+    [Fact]
+    public async Task Without_a_prefetch_the_directory_still_carries_the_layer_roots_attributes_and_xattrs()
+    {
+        Requirements.Root();
+        Requirements.Fuse();
+        using var temp = new TempDirectory("fs-local-root");
+        var layer = await TestLayers.BuildAsync(new TarBuilder()
+            .Add(new TarEntrySpec { Name = "./", Kind = TarEntryKind.Directory, Mode = Convert.ToInt32("750", 8), Uid = 1000, Gid = 100,
+                Xattrs = new Dictionary<string, string> { ["user.note"] = "root" } })
+            .File("data", "data\n").Build(), temp.Combine("layer.esgz"), new EstargzBuildOptions { CompressionLevel = 1 });
+        var local = temp.Combine("local");
+        Directory.CreateDirectory(local);
+        using var mounted = await MountAsync(layer, temp.Combine("fs"), local);
+        await mounted.Mount.LocalCopiesCompletion.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+
+        Assert.Empty(Directory.EnumerateFileSystemEntries(local));
+        var both = FileTree.Read(temp.Path, hashContent: false);
+        var (root, copies) = (both.Single(e => e.Path == "fs"), both.Single(e => e.Path == "local"));
+        Assert.Contains("user.note", root.Xattrs, StringComparison.Ordinal);
+        Assert.Equal(root with { Path = "local", Links = 0, Size = 0 }, copies with { Links = 0, Size = 0 });
+    }
+
     /// <summary>A prefetched app directory with every kind of entry, a cold one, and a protected one with its own owner and mode.</summary>
     private static TarBuilder SampleTree() => new TarBuilder()
         .Directory("app/", mode: Convert.ToInt32("750", 8), uid: 1000, gid: 1000)

@@ -28,6 +28,9 @@ internal static partial class Libc
     [LibraryImport(Lib, EntryPoint = "utimensat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Utimensat(int directoryFd, string path, ReadOnlySpan<Timespec> times, int flags);
 
+    [LibraryImport(Lib, EntryPoint = "lsetxattr", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Lsetxattr(string path, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, nuint size, int flags);
+
     [LibraryImport(Lib, EntryPoint = "renameat2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Renameat2(int oldDirectoryFd, string oldPath, int newDirectoryFd, string newPath, uint flags);
 
