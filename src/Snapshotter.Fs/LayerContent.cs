@@ -21,6 +21,7 @@ public sealed class LayerContent : IDisposable
     private readonly CancellationTokenSource _lifetime = new();
     private readonly Lock _lock = new();
     private readonly ILogger _logger;
+    private readonly Lazy<(int End, List<MemberRun> Runs)> _prefetchRegion;
     private Task? _prefetch;
     private int _disposed;
 
@@ -36,6 +37,12 @@ public sealed class LayerContent : IDisposable
         Statistics = new LayerStatistics(tree.Members.TotalCompressedBytes);
         Gate = options.Background?.Gate ?? new FetchGate();
         Chunks = new ChunkReader(reader, blob, store, tree.Members, Statistics, options.Fetch, Gate, logger);
+        // The prefetch fetches these and the local copies follow them: worked out once, for both.
+        _prefetchRegion = new(() =>
+        {
+            var end = PrefetchEnd(Reader, Tree.Members, Options.Prefetch);
+            return (end, end == 0 ? [] : PrefetchRuns(Tree.Members, end));
+        });
     }
 
     public Digest LayerDigest => Blob.Digest;
@@ -128,7 +135,7 @@ public sealed class LayerContent : IDisposable
     private async Task PrefetchAsync(CancellationToken lifetime)
     {
         await Task.Yield();
-        var end = PrefetchEnd(Reader, Tree.Members, Options.Prefetch);
+        var (end, runs) = _prefetchRegion.Value;
         if (end == 0)
         {
             return;
@@ -137,7 +144,7 @@ public sealed class LayerContent : IDisposable
         Gate.Enter();
         try
         {
-            var bytes = await Chunks.FetchMembersAsync(PrefetchRuns(Tree.Members, end), FetchKind.Prefetch, Options.Fetch.PrefetchRequests, Options.Fetch.MaxRequestBytes, null, lifetime).ConfigureAwait(false);
+            var bytes = await Chunks.FetchMembersAsync(runs, FetchKind.Prefetch, Options.Fetch.PrefetchRequests, Options.Fetch.MaxRequestBytes, null, lifetime).ConfigureAwait(false);
             Log.Prefetched(_logger, LayerDigest, bytes, end, Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
         catch (OperationCanceledException) when (lifetime.IsCancellationRequested)
@@ -156,13 +163,13 @@ public sealed class LayerContent : IDisposable
     /// <summary>Which members the prefetch fetches (by index); null when it fetches none.</summary>
     internal bool[]? PrefetchedMembers()
     {
-        var end = PrefetchEnd(Reader, Tree.Members, Options.Prefetch);
+        var (end, runs) = _prefetchRegion.Value;
         if (end == 0)
         {
             return null;
         }
         var prefetched = new bool[Tree.Members.Count];
-        foreach (var run in PrefetchRuns(Tree.Members, end))
+        foreach (var run in runs)
         {
             prefetched.AsSpan(run.First, run.End - run.First).Fill(true);
         }

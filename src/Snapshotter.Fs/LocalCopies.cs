@@ -265,7 +265,7 @@ internal sealed class LocalCopies : IDisposable
         }
         foreach (var entry in directory.Children)
         {
-            if (IsContentless(entry.Node) && IsPlainPath(entry.Node.Path) && CopyContentless(entry.Node, directory))
+            if (ContentlessTarget(entry.Node) is { } linkTarget && IsPlainPath(entry.Node.Path) && CopyContentless(entry.Node, linkTarget, directory))
             {
                 Interlocked.Increment(ref _files);
             }
@@ -275,13 +275,25 @@ internal sealed class LocalCopies : IDisposable
         _directories.Add(directory);
     }
 
-    /// <summary>An empty regular file or a symlink with a UTF-8 target, one name, no xattrs: complete without a byte fetched.</summary>
-    private static bool IsContentless(Node node) =>
-        node.Kind == NodeKind.Entry && node.NLink == 1 && node.Xattrs.Length == 0
-        && ((node.IsRegular && node.Size == 0) || ((node.Mode & Node.TypeMask) == Node.Symlink && TryDecode(node.LinkTarget) is { Length: > 0 }));
+    /// <summary>
+    /// For an empty regular file (""), or a symlink with a UTF-8 target (the target), with one name
+    /// and no xattrs: complete without a byte fetched. Null for anything else.
+    /// </summary>
+    private static string? ContentlessTarget(Node node)
+    {
+        if (node.Kind != NodeKind.Entry || node.NLink != 1 || node.Xattrs.Length != 0)
+        {
+            return null;
+        }
+        if (node.IsRegular)
+        {
+            return node.Size == 0 ? "" : null;
+        }
+        return (node.Mode & Node.TypeMask) == Node.Symlink && TryDecode(node.LinkTarget) is { Length: > 0 } target ? target : null;
+    }
 
     /// <summary>False when the name is taken already (an earlier process of the daemon copied it).</summary>
-    private bool CopyContentless(Node node, Node parent)
+    private bool CopyContentless(Node node, string linkTarget, Node parent)
     {
         var staged = StagingPath();
         if (node.IsRegular)
@@ -290,7 +302,7 @@ internal sealed class LocalCopies : IDisposable
         }
         else
         {
-            File.CreateSymbolicLink(staged, TryDecode(node.LinkTarget)!);
+            File.CreateSymbolicLink(staged, linkTarget);
         }
         SetAttributes(staged, node);
         if (MoveIntoPlace(staged, LocalPath(node), parent))
