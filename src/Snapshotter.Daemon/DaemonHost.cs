@@ -113,7 +113,8 @@ public static class DaemonHost
         await app.Services.GetRequiredService<OverlaySnapshotter>().RestoreAsync(cancellationToken);
         if (config.WarmUp)
         {
-            await WarmUp.PullPathWarmUp.RunAsync(Path.Combine(config.Root, "warm-up"), TimeSpan.FromSeconds(10), logger, cancellationToken);
+            var handover = app.Services.GetRequiredService<KeptConnectionStore>().Handover;
+            await WarmUp.PullPathWarmUp.RunAsync(Path.Combine(config.Root, "warm-up"), handover, TimeSpan.FromSeconds(10), logger, cancellationToken);
         }
         if (UnixSocket.PrepareForListening(config.Address))
         {

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Snapshotter.Daemon.Remote;
 using Snapshotter.Estargz;
 using Snapshotter.Fs;
+using Snapshotter.Fuse.Handover;
 using Snapshotter.Oci;
 using Snapshotter.Registry;
 
@@ -17,7 +18,10 @@ namespace Snapshotter.Daemon.WarmUp;
 /// container's start, about 0.25 s on the benchmark machine. Given a directory, the layer is then
 /// mounted there with FUSE, read through the mount and copied locally (<see cref="LocalCopies"/>),
 /// and unmounted: the first real mount's INIT and reads were 40-70 ms slower than the next ones.
-/// Nothing is cached and the directory is deleted; a failure is logged and the daemon serves regardless.
+/// Given the daemon's handover, that mount is kept and forgotten through it like any other: the
+/// first handover state written took 140-260 ms (JSON serialization's first run) on the first
+/// real mount's path. Nothing is cached and the directory is deleted; a failure is logged and the
+/// daemon serves regardless.
 /// </summary>
 internal static class PullPathWarmUp
 {
@@ -25,7 +29,8 @@ internal static class PullPathWarmUp
 
     /// <summary>What the warm-up pull prefetched; throws if any step failed.</summary>
     /// <param name="mountDirectory">Where to mount the layer once (created, then deleted); null: not mounted.</param>
-    public static async Task<long> PullAsync(string? mountDirectory, CancellationToken cancellationToken)
+    /// <param name="handover">Where the daemon keeps its mounts' connections (the mount is kept there while it lasts); null: none.</param>
+    public static async Task<long> PullAsync(string? mountDirectory, FuseHandover? handover, CancellationToken cancellationToken)
     {
         var (blob, build) = await BuildLayerAsync(cancellationToken).ConfigureAwait(false);
         var layer = new Descriptor
@@ -46,7 +51,7 @@ internal static class PullPathWarmUp
         var resolved = await client.ResolveAsync(reference, cancellationToken: cancellationToken).ConfigureAwait(false);
         var fetched = new RegistryLayerBlob(client.OpenBlob(reference, resolved.Manifest.Layers[0]));
         var reader = await EstargzReader.OpenAsync(fetched, build.TocDigest, cancellationToken: cancellationToken).ConfigureAwait(false);
-        using var content = LayerContent.Open(reader, fetched, new LayerMountOptions { RecentChunkBytes = 4L * 1024 * 1024 }, NullLoggerFactory.Instance);
+        using var content = LayerContent.Open(reader, fetched, new LayerMountOptions { RecentChunkBytes = 4L * 1024 * 1024, Handover = handover }, NullLoggerFactory.Instance);
         await content.StartPrefetch().WaitAsync(cancellationToken).ConfigureAwait(false);
         var statistics = content.Statistics;
         if (statistics.FetchedBytes == 0 || statistics.VerificationFailures != 0 || statistics.ReadFailures != 0)
@@ -93,14 +98,14 @@ internal static class PullPathWarmUp
     }
 
     /// <summary>Runs <see cref="PullAsync"/> within <paramref name="timeout"/>, logging how it went; never throws but for cancellation.</summary>
-    public static async Task RunAsync(string? mountDirectory, TimeSpan timeout, ILogger logger, CancellationToken cancellationToken)
+    public static async Task RunAsync(string? mountDirectory, FuseHandover? handover, TimeSpan timeout, ILogger logger, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(timeout);
         try
         {
-            var bytes = await PullAsync(mountDirectory, limit.Token).ConfigureAwait(false);
+            var bytes = await PullAsync(mountDirectory, handover, limit.Token).ConfigureAwait(false);
             DaemonLog.WarmedUp(logger, bytes, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
