@@ -42,7 +42,7 @@ public sealed partial class ChunkCache
                 // A GC may still remove it once empty; the rename then creates it again.
                 Directory.CreateDirectory(_layout.LayerDirectory(key.Layer));
             }
-            await ChunkFiles.WriteAtomicallyAsync(_instance.NextTempPath(), _layout.EntryPath(key), data, _options.SyncWrites, cancellationToken).ConfigureAwait(false);
+            ChunkFiles.WriteAtomically(_instance.NextTempPath(), _layout.EntryPath(key), data.Span, _options.SyncWrites);
             var entry = new DiskEntry(key, data.Length, allocated, Now, _scan);
             entry.MarkVerified(); // the caller verified these bytes and this process wrote them
             _index.Add(entry, reserved: allocated);

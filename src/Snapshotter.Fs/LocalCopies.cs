@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -101,11 +102,15 @@ internal sealed class LocalCopies : IDisposable
     private async Task WriteAllAsync(bool[] prefetched, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
+        byte[]? buffer = null;
         try
         {
             var files = WholePrefetchedFiles(prefetched);
             DeleteStaging(); // what a process that died mid-copy left; its names would collide with ours
             Directory.CreateDirectory(_staging);
+            // One buffer for the whole pass (files are copied one after another): a new one per file
+            // was a zeroed allocation each time.
+            buffer = ArrayPool<byte>.Shared.Rent(Step);
             foreach (var (file, parent) in files)
             {
                 if (!IsCopyableDirectory(parent) || !IsPlainPath(file.Path))
@@ -113,13 +118,15 @@ internal sealed class LocalCopies : IDisposable
                     continue;
                 }
                 EnsureDirectory(parent);
-                if (await CopyFileAsync(file, parent, cancellationToken).ConfigureAwait(false))
+                if (await CopyFileAsync(file, parent, buffer, cancellationToken).ConfigureAwait(false))
                 {
                     Interlocked.Increment(ref _files);
                     Interlocked.Add(ref _bytes, file.Size);
                 }
             }
             Log.LocalCopiesWritten(_logger, _content.LayerDigest, Files, Bytes, files.Count, Stopwatch.GetElapsedTime(started).TotalSeconds);
+            // Only after a pass that ended normally: a cancelled copy may still have a write into it pending.
+            ArrayPool<byte>.Shared.Return(buffer);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -165,7 +172,7 @@ internal sealed class LocalCopies : IDisposable
     }
 
     /// <summary>Copies a file's verified content; false when a chunk did not come with the prefetch or failed (the mount serves the file).</summary>
-    private async Task<bool> CopyFileAsync(Node file, Node parent, CancellationToken cancellationToken)
+    private async Task<bool> CopyFileAsync(Node file, Node parent, byte[] buffer, CancellationToken cancellationToken)
     {
         var target = LocalPath(file);
         if (Path.Exists(target))
@@ -175,9 +182,10 @@ internal sealed class LocalCopies : IDisposable
         var staged = StagingPath();
         try
         {
-            using (var output = File.OpenHandle(staged, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.None, file.Size))
+            // Written front to back, so not preallocated: ext4 allocates at writeback, where
+            // fallocate would do it now, a syscall per file on the copier's path.
+            using (var output = File.OpenHandle(staged, FileMode.CreateNew, FileAccess.Write, FileShare.None))
             {
-                var buffer = new byte[(int)Math.Min(Step, file.Size)];
                 var index = 0;
                 for (long offset = 0; offset < file.Size;)
                 {
@@ -187,7 +195,7 @@ internal sealed class LocalCopies : IDisposable
                     }
                     var chunk = file.Chunks[index];
                     var within = (int)(offset - chunk.FileOffset);
-                    var count = (int)Math.Min(buffer.Length, chunk.Size - within);
+                    var count = (int)Math.Min(Step, chunk.Size - within);
                     if (!await CopyArrivedAsync(chunk, within, buffer.AsMemory(0, count), cancellationToken).ConfigureAwait(false))
                     {
                         File.Delete(staged);
