@@ -25,7 +25,9 @@
 # 4194304"; cached images are rebuilt when they change), BENCH_VARIANT_FLAGS and BENCH_VARIANT_NAME (also
 # convert every image with these options instead, and measure it as image NAME-VARIANT_NAME in the same
 # interleaved runs: two layer formats compared under the same conditions), BENCH_SNAPSHOTTER_CONFIG
-# (a TOML file of daemon settings to measure, without [registry]), BENCH_LABEL (names the result).
+# (a TOML file of daemon settings to measure, without [registry]), BENCH_SNAPSHOTTER_BIN (the daemon
+# executable to run instead of the one built here, e.g. a wrapper that sets its environment or
+# priority), BENCH_LABEL (names the result).
 # To compare two results: stargz-bench report A.json B.json -o DIR.
 # Needs root. Everything it creates (namespace, TUN link, qdiscs, processes) goes away on exit.
 set -euo pipefail
@@ -222,6 +224,6 @@ log "stargz-bench: ${#wanted[@]} image(s) x ${#modes[@]} mode(s) x $repetitions 
 status=0
 artifacts/bin/stargz-bench/stargz-bench run "${image_args[@]}" "${mode_args[@]}" --hosts-dir "$hosts" \
   --repetitions "$repetitions" --output "$out" --work "$work" \
-  --snapshotter-bin artifacts/bin/stargz-snapshotter/stargz-snapshotter \
+  --snapshotter-bin ${BENCH_SNAPSHOTTER_BIN:-artifacts/bin/stargz-snapshotter/stargz-snapshotter} \
   --link-interface "$host_if" --link "$link" --commit "$commit" ${BENCH_LABEL:+--label "$BENCH_LABEL"} || status=$?
 exit $status
