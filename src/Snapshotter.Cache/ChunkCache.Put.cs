@@ -5,13 +5,16 @@ namespace Snapshotter.Cache;
 public sealed partial class ChunkCache
 {
     /// <remarks><paramref name="data"/> must stay unchanged until the returned task completes.</remarks>
-    public async ValueTask PutAsync(ChunkKey key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    public async ValueTask PutAsync(ChunkKey key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken, bool keepInMemory = true)
     {
         if (data.IsEmpty)
         {
             return;
         }
-        _memory.AddCopy(key.Chunk.Value, data.Span);
+        if (keepInMemory)
+        {
+            _memory.AddCopy(key.Chunk.Value, data.Span);
+        }
         var allocated = FileSystemSpace.Allocated(data.Length, _blockSize);
         if (data.Length > MaxChunkBytes || allocated > _options.MaxBytes)
         {

@@ -38,11 +38,12 @@ public interface IChunkCache
     bool ContainsOnDisk(in ChunkKey key);
 
     /// <summary>
-    /// Stores a whole chunk the caller already verified: into the memory tier and atomically onto
-    /// disk (evicting first when the budget or the free-disk floor requires). Best effort: a chunk
-    /// that cannot be stored (too large, disk full, I/O error) is simply not cached.
+    /// Stores a whole chunk the caller already verified: into the memory tier (unless
+    /// <paramref name="keepInMemory"/> is false) and atomically onto disk (evicting first when the
+    /// budget or the free-disk floor requires). Best effort: a chunk that cannot be stored (too
+    /// large, disk full, I/O error) is simply not cached.
     /// </summary>
-    ValueTask PutAsync(ChunkKey key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken);
+    ValueTask PutAsync(ChunkKey key, ReadOnlyMemory<byte> data, CancellationToken cancellationToken, bool keepInMemory = true);
 
     /// <summary>
     /// Marks a layer as in use (mounted) until the lease is disposed: the GC evicts entries of

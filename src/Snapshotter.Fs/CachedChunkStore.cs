@@ -29,8 +29,8 @@ public sealed class CachedChunkStore : IChunkStore, IDisposable
     /// <summary>On disk for this layer: a chunk only in the (content-keyed) memory tier is not yet part of the layer's local copy.</summary>
     public bool Contains(Digest chunk) => _cache.ContainsOnDisk(new ChunkKey(_layer, chunk));
 
-    public ValueTask AddAsync(Digest chunk, ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
-        _cache.PutAsync(new ChunkKey(_layer, chunk), data, cancellationToken);
+    public ValueTask AddAsync(Digest chunk, ReadOnlyMemory<byte> data, bool readSoon, CancellationToken cancellationToken) =>
+        _cache.PutAsync(new ChunkKey(_layer, chunk), data, cancellationToken, keepInMemory: readSoon);
 
     public void Dispose() => _lease.Dispose();
 }

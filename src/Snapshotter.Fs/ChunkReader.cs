@@ -402,7 +402,7 @@ internal sealed class ChunkReader
                     await read.ConfigureAwait(false); // it ended first: it failed, and this throws
                 }
                 var memberBytes = compressed.AsMemory(memberStart, memberLength);
-                if (!await CompleteChunkAsync(chunk, fetch, memberBytes, shared.Inflate(member, memberBytes.Span)).ConfigureAwait(false))
+                if (!await CompleteChunkAsync(chunk, fetch, memberBytes, shared.Inflate(member, memberBytes.Span), kind).ConfigureAwait(false))
                 {
                     failed.Add(member);
                 }
@@ -449,7 +449,7 @@ internal sealed class ChunkReader
     /// Decompresses (or, from a member several chunks share, copies out of <paramref name="inflated"/>)
     /// and verifies one chunk, hands it to its waiters, then stores it; false if it failed.
     /// </summary>
-    private async ValueTask<bool> CompleteChunkAsync(MemberChunk item, Fetch fetch, ReadOnlyMemory<byte> member, ReadOnlyMemory<byte>? inflated)
+    private async ValueTask<bool> CompleteChunkAsync(MemberChunk item, Fetch fetch, ReadOnlyMemory<byte> member, ReadOnlyMemory<byte>? inflated, FetchKind kind)
     {
         var (chunk, path) = item;
         if (chunk.Size > MaxChunkSize)
@@ -485,7 +485,8 @@ internal sealed class ChunkReader
         fetch.Completion.SetResult();
         try
         {
-            await _store.AddAsync(chunk.Digest, output.AsMemory(0, (int)chunk.Size), CancellationToken.None).ConfigureAwait(false);
+            var readSoon = kind is FetchKind.OnDemand or FetchKind.ReadAhead;
+            await _store.AddAsync(chunk.Digest, output.AsMemory(0, (int)chunk.Size), readSoon, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -24,7 +24,14 @@ public interface IChunkStore
     bool Contains(Digest chunk);
 
     /// <summary>Offers a whole verified chunk; the store may keep a copy or ignore it.</summary>
-    ValueTask AddAsync(Digest chunk, ReadOnlyMemory<byte> data, CancellationToken cancellationToken);
+    /// <param name="readSoon">
+    /// Whether a reader is likely to ask for it again shortly (on-demand reads and their
+    /// read-ahead, which the kernel splits into several reads of one chunk). A store with a durable
+    /// tier keeps prefetched and background chunks there only: the local copies and later reads
+    /// take them from disk, and keeping them in memory as well cost a pull of the benchmark's Python
+    /// image ~0.25 s of CPU (fresh buffers, full GCs) on two cores the container needed.
+    /// </param>
+    ValueTask AddAsync(Digest chunk, ReadOnlyMemory<byte> data, bool readSoon, CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -92,7 +99,8 @@ public sealed class MemoryChunkStore : IChunkStore, IDisposable
         }
     }
 
-    public ValueTask AddAsync(Digest chunk, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    /// <remarks>Memory is this store's only tier: it keeps the chunk whatever <paramref name="readSoon"/> says.</remarks>
+    public ValueTask AddAsync(Digest chunk, ReadOnlyMemory<byte> data, bool readSoon, CancellationToken cancellationToken)
     {
         Add(chunk, data.Span);
         return ValueTask.CompletedTask;

@@ -34,6 +34,24 @@ public class DiskStoreTests
     }
 
     [Fact]
+    public async Task A_chunk_put_without_keeping_it_in_memory_is_served_from_disk_alone()
+    {
+        using var root = new CacheRoot();
+        using var cache = root.Open();
+        var (key, data) = Make(1, 4, 300_000);
+
+        await cache.PutAsync(key, data, Cancel, keepInMemory: false);
+
+        Assert.False(cache.TryCopyFromMemory(key, 0, new byte[1]));
+        Assert.True(cache.ContainsOnDisk(key));
+        var range = new byte[4096];
+        Assert.True(await cache.TryReadAsync(key, 100_000, range, Cancel));
+        Assert.Equal(data[100_000..104_096], range);
+        // This process wrote and verified it: positional reads, not a promotion to the memory tier.
+        Assert.False(cache.TryCopyFromMemory(key, 0, new byte[1]));
+    }
+
+    [Fact]
     public async Task An_entry_is_a_file_named_by_layer_and_chunk_holding_only_the_chunk()
     {
         using var root = new CacheRoot();

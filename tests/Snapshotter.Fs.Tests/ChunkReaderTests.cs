@@ -112,6 +112,54 @@ public sealed class ChunkReaderTests
     }
 
     [Fact]
+    public async Task Chunks_a_reader_asked_for_are_offered_to_keep_in_memory_prefetched_ones_are_not()
+    {
+        using var temp = new TempDirectory("fs-chunks");
+        var tar = new TarBuilder();
+        for (var i = 0; i < 4; i++)
+        {
+            tar.File($"f{i}", SampleLayers.Pattern(50_000, i));
+        }
+        var layer = await TestLayers.BuildAsync(tar.Build(), temp.Combine("layer.esgz"), new EstargzBuildOptions { CompressionLevel = 1 });
+        var blob = new GatedBlob(await File.ReadAllBytesAsync(layer.Path, TestContext.Current.CancellationToken), layer.BlobDigest);
+        var reader = await EstargzReader.OpenAsync(blob, layer.TocDigest, cancellationToken: TestContext.Current.CancellationToken);
+        var tree = LayerTree.Build(reader);
+        using var memory = new MemoryChunkStore(16 << 20);
+        var store = new RecordingStore(memory);
+        var chunks = new ChunkReader(reader, blob, store, tree.Members, new LayerStatistics(tree.Members.TotalCompressedBytes), NoReadAhead, new FetchGate(), NullLogger.Instance);
+        var read = tree.Root.FindChild("f0"u8)!;
+
+        await chunks.CopyAsync(read.Chunks[0], 0, new byte[1], "f0", TestContext.Current.CancellationToken);
+        await chunks.FetchMembersAsync(0, tree.Members.Count, FetchKind.Prefetch, 1, long.MaxValue, null, TestContext.Current.CancellationToken);
+
+        Assert.Equal([(read.Chunks[0].Digest, true)], store.Offered.Where(o => o.ReadSoon));
+        Assert.Equal(3, store.Offered.Count(o => !o.ReadSoon));
+        Assert.True(memory.Contains(read.Chunks[0].Digest)); // memory is that store's only tier: it keeps both
+    }
+
+    /// <summary>Records what the reader offers, and passes it on.</summary>
+    private sealed class RecordingStore(IChunkStore inner) : IChunkStore
+    {
+        public List<(Digest Chunk, bool ReadSoon)> Offered { get; } = [];
+
+        public bool TryCopy(Digest chunk, int offset, Span<byte> destination) => inner.TryCopy(chunk, offset, destination);
+
+        public ValueTask<bool> TryReadAsync(Digest chunk, int offset, Memory<byte> destination, CancellationToken cancellationToken) =>
+            inner.TryReadAsync(chunk, offset, destination, cancellationToken);
+
+        public bool Contains(Digest chunk) => inner.Contains(chunk);
+
+        public ValueTask AddAsync(Digest chunk, ReadOnlyMemory<byte> data, bool readSoon, CancellationToken cancellationToken)
+        {
+            lock (Offered)
+            {
+                Offered.Add((chunk, readSoon));
+            }
+            return inner.AddAsync(chunk, data, readSoon, cancellationToken);
+        }
+    }
+
+    [Fact]
     public async Task Fetching_members_merges_neighbours_into_bounded_requests_and_skips_what_is_local()
     {
         using var temp = new TempDirectory("fs-chunks");
