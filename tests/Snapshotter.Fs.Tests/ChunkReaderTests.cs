@@ -121,20 +121,16 @@ public sealed class ChunkReaderTests
             tar.File($"f{i}", SampleLayers.Pattern(50_000, i));
         }
         var layer = await TestLayers.BuildAsync(tar.Build(), temp.Combine("layer.esgz"), new EstargzBuildOptions { CompressionLevel = 1 });
-        var blob = new GatedBlob(await File.ReadAllBytesAsync(layer.Path, TestContext.Current.CancellationToken), layer.BlobDigest);
-        var reader = await EstargzReader.OpenAsync(blob, layer.TocDigest, cancellationToken: TestContext.Current.CancellationToken);
-        var tree = LayerTree.Build(reader);
-        using var memory = new MemoryChunkStore(16 << 20);
-        var store = new RecordingStore(memory);
-        var chunks = new ChunkReader(reader, blob, store, tree.Members, new LayerStatistics(tree.Members.TotalCompressedBytes), NoReadAhead, new FetchGate(), NullLogger.Instance);
-        var read = tree.Root.FindChild("f0"u8)!;
+        RecordingStore? store = null;
+        using var fixture = await ReaderFixture.OpenAsync(layer, 16 << 20, NoReadAhead, storeOver: memory => store = new RecordingStore(memory));
+        var read = fixture.Tree.Root.FindChild("f0"u8)!;
 
-        await chunks.CopyAsync(read.Chunks[0], 0, new byte[1], "f0", TestContext.Current.CancellationToken);
-        await chunks.FetchMembersAsync(0, tree.Members.Count, FetchKind.Prefetch, 1, long.MaxValue, null, TestContext.Current.CancellationToken);
+        await fixture.Chunks.CopyAsync(read.Chunks[0], 0, new byte[1], "f0", TestContext.Current.CancellationToken);
+        await fixture.Chunks.FetchMembersAsync(0, fixture.Tree.Members.Count, FetchKind.Prefetch, 1, long.MaxValue, null, TestContext.Current.CancellationToken);
 
-        Assert.Equal([(read.Chunks[0].Digest, true)], store.Offered.Where(o => o.ReadSoon));
+        Assert.Equal([(read.Chunks[0].Digest, true)], store!.Offered.Where(o => o.ReadSoon));
         Assert.Equal(3, store.Offered.Count(o => !o.ReadSoon));
-        Assert.True(memory.Contains(read.Chunks[0].Digest)); // memory is that store's only tier: it keeps both
+        Assert.True(fixture.Store.Contains(read.Chunks[0].Digest)); // memory is that store's only tier: it keeps both
     }
 
     /// <summary>Records what the reader offers, and passes it on.</summary>
@@ -306,14 +302,16 @@ public sealed class ChunkReaderTests
 /// <summary>A layer opened through a <see cref="GatedBlob"/> with a memory store and a chunk reader; "f" is its file of that name, if any.</summary>
 internal sealed record ReaderFixture(GatedBlob Blob, Node File, MemoryChunkStore Store, LayerStatistics Statistics, ChunkReader Chunks, LayerTree Tree, EstargzReader Reader) : IDisposable
 {
-    public static async Task<ReaderFixture> OpenAsync(EstargzFile layer, long storeBytes, FetchOptions options, FetchGate? gate = null)
+    /// <param name="storeOver">What the chunk reader goes through instead of the memory store (a wrapper of it); null: the store itself.</param>
+    public static async Task<ReaderFixture> OpenAsync(EstargzFile layer, long storeBytes, FetchOptions options, FetchGate? gate = null,
+        Func<MemoryChunkStore, IChunkStore>? storeOver = null)
     {
         var blob = new GatedBlob(await System.IO.File.ReadAllBytesAsync(layer.Path, TestContext.Current.CancellationToken), layer.BlobDigest);
         var reader = await EstargzReader.OpenAsync(blob, layer.TocDigest, cancellationToken: TestContext.Current.CancellationToken);
         var tree = LayerTree.Build(reader);
         var statistics = new LayerStatistics(tree.Members.TotalCompressedBytes);
         var store = new MemoryChunkStore(storeBytes);
-        var chunks = new ChunkReader(reader, blob, store, tree.Members, statistics, options, gate ?? new FetchGate(), NullLogger.Instance);
+        var chunks = new ChunkReader(reader, blob, storeOver?.Invoke(store) ?? store, tree.Members, statistics, options, gate ?? new FetchGate(), NullLogger.Instance);
         return new ReaderFixture(blob, tree.Root.FindChild("f"u8)!, store, statistics, chunks, tree, reader);
     }
 
