@@ -230,6 +230,30 @@ public sealed class EarlyPrefetchTests
         Assert.True(tocReads.WhenNone.IsCompleted);
     }
 
+    [Fact]
+    public async Task While_a_critical_tail_is_read_it_starts_no_request_and_starts_once_the_tail_is_in()
+    {
+        var blob = new ScriptedBlob(new byte[1 << 20]);
+        var tocReads = new TocReads();
+        var critical = tocReads.BeginCritical();
+        using var early = new EarlyPrefetchBlob(blob, [new BlobSpan(0, 300_000)], FetchOptions.Default with { MaxRequestBytes = 100_000, PrefetchRequests = 4 },
+            64 << 20, NullLogger.Instance, tocReads);
+
+        await Task.Delay(100, Token);
+        Assert.Empty(blob.Reads);
+        Assert.False(tocReads.WhenNoCritical.IsCompleted);
+        critical.Dispose();
+        critical.Dispose(); // ends once
+        await early.Fetching.WaitAsync(Token);
+        Assert.Equal(3, blob.Reads.Count);
+        Assert.True(tocReads.WhenNoCritical.IsCompleted);
+        using (tocReads.BeginCritical())
+        {
+            Assert.False(tocReads.WhenNoCritical.IsCompleted); // a new window after the last one ended
+        }
+        Assert.True(tocReads.WhenNoCritical.IsCompleted);
+    }
+
     private static async Task<byte[]> ReadAllAsync(LayerContent content, Node file)
     {
         var result = new byte[file.Size];

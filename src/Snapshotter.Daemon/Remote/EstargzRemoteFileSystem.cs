@@ -102,6 +102,8 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
 
         Descriptor descriptor;
         var started = Stopwatch.GetTimestamp();
+        // Critical from before the pre-opener starts the other layers' tails, which wait for it.
+        using var critical = _tocReads.BeginCritical();
         try
         {
             (descriptor, var siblings) = await FindLayerAsync(reference, layerDigest, cancellationToken).ConfigureAwait(false);
@@ -117,11 +119,11 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         IBlob chunks;
         using (_tocReads.Begin())
         {
-            // The hinted prefetch goes on the link while the footer and TOC are read (through the plain blob).
+            // The hinted prefetch goes on the link once the footer and TOC are in (read through the plain blob).
             chunks = EarlyPrefetch.Start(fetched, descriptor, _mountOptions, _tocReads, _logger);
             try
             {
-                opened = (await TryOpenReaderAsync(fetched, tocDigest, null, cancellationToken).ConfigureAwait(false))!;
+                opened = (await TryOpenReaderAsync(fetched, tocDigest, null, cancellationToken, critical).ConfigureAwait(false))!;
             }
             catch
             {
@@ -139,13 +141,16 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
     /// start. Null when a recorded tail did not open (the caller goes to the registry); throws when
     /// the registry's bytes do not.
     /// </summary>
-    private async Task<EstargzReader?> TryOpenReaderAsync(RegistryLayerBlob blob, Digest tocDigest, RecordedTail? recorded, CancellationToken cancellationToken)
+    /// <param name="criticalTail">Ended once the tail's bytes are in: a critical TOC read (<see cref="TocReads.BeginCritical"/>); null: not critical.</param>
+    private async Task<EstargzReader?> TryOpenReaderAsync(RegistryLayerBlob blob, Digest tocDigest, RecordedTail? recorded, CancellationToken cancellationToken,
+        IDisposable? criticalTail = null)
     {
         var opening = new TailRecordingBlob(blob, recorded);
         EstargzReader reader;
         try
         {
-            reader = await EstargzReader.OpenAsync(opening, tocDigest, cancellationToken: cancellationToken).ConfigureAwait(false);
+            IBlobSource source = criticalTail is null ? opening : new CriticalTailBlob(opening, criticalTail);
+            reader = await EstargzReader.OpenAsync(source, tocDigest, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

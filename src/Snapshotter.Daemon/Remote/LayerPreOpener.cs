@@ -99,6 +99,8 @@ internal sealed class LayerPreOpener : IDisposable
         try
         {
             var blob = new RegistryLayerBlob(_registry.OpenBlob(reference, layer));
+            // The tail a waiting mount is reading goes first; this one is for a later mount.
+            await _tocReads.WhenNoCritical.WaitAsync(_stopping.Token).ConfigureAwait(false);
             var tocRead = _tocReads.Begin();
             var chunks = _startEarly(blob, layer);
             try

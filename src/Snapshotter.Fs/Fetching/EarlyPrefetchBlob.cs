@@ -27,7 +27,7 @@ public sealed class EarlyPrefetchBlob : IBlob, IDisposable
     /// <param name="inner">The layer blob.</param>
     /// <param name="hint">The hinted ranges, ascending; cut to <paramref name="maxBytes"/> in all.</param>
     /// <param name="fetch">Piece size (<see cref="FetchOptions.MaxRequestBytes"/>) and requests in flight (<see cref="FetchOptions.PrefetchRequests"/>).</param>
-    /// <param name="tocReads">While any TOC is being read, one request in flight rather than <see cref="FetchOptions.PrefetchRequests"/>; null: no such limit.</param>
+    /// <param name="tocReads">While any TOC is being read, one request in flight rather than <see cref="FetchOptions.PrefetchRequests"/>, and no new one while a critical tail is (<see cref="TocReads.BeginCritical"/>); null: no such limit.</param>
     public EarlyPrefetchBlob(IBlob inner, IReadOnlyList<BlobSpan> hint, FetchOptions fetch, long maxBytes, ILogger logger, TocReads? tocReads = null)
     {
         _tocReads = tocReads;
@@ -125,6 +125,10 @@ public sealed class EarlyPrefetchBlob : IBlob, IDisposable
             foreach (var piece in _pieces)
             {
                 await slots.WaitAsync(_stop.Token).ConfigureAwait(false);
+                if (_tocReads is not null)
+                {
+                    await _tocReads.WhenNoCritical.WaitAsync(_stop.Token).ConfigureAwait(false);
+                }
                 await WhileTocsAreReadAsync().ConfigureAwait(false);
                 Interlocked.Increment(ref _inFlight);
                 running.Add(FetchAsync(piece, slots));

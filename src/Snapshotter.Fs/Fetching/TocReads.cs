@@ -6,11 +6,56 @@ namespace Snapshotter.Fs;
 /// keeps to one request: with four per layer it took most of the link, and the first TOC of a
 /// pull arrived in 540 ms instead of ~200 ms. Shared by the daemon's layers. Thread-safe.
 /// </summary>
+/// <remarks>
+/// A tail read that a mount, and so containerd, is waiting for is critical (<see cref="BeginCritical"/>):
+/// while one is on the link, early prefetches start no new request and the pre-opener starts no
+/// other layer's tail. The first layer's 512 KiB tail shared the link with its own hinted 2 MiB
+/// request and the next layer's tail, and took 140-200 ms instead of ~60 (debug logs, tenth round).
+/// Only the bytes' transfer is critical: the window ends when they are in, before the TOC is parsed.
+/// </remarks>
 public sealed class TocReads
 {
     private readonly Lock _lock = new();
     private int _reading;
     private TaskCompletionSource _none = Completed();
+    private int _critical;
+    private TaskCompletionSource _noCritical = Completed();
+
+    /// <summary>Completes when no critical tail read is on its way (at once if none is now).</summary>
+    public Task WhenNoCritical
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _noCritical.Task;
+            }
+        }
+    }
+
+    /// <summary>A tail read that a waiting mount needs starts; disposing the result ends it (once, however often it is disposed).</summary>
+    public IDisposable BeginCritical()
+    {
+        lock (_lock)
+        {
+            if (_critical++ == 0)
+            {
+                _noCritical = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+        return new Reading(EndCritical);
+    }
+
+    private void EndCritical()
+    {
+        lock (_lock)
+        {
+            if (--_critical == 0)
+            {
+                _noCritical.TrySetResult();
+            }
+        }
+    }
 
     /// <summary>Completes when no TOC is being read (at once if none is now).</summary>
     public Task WhenNone
@@ -34,7 +79,7 @@ public sealed class TocReads
                 _none = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             }
         }
-        return new Reading(this);
+        return new Reading(End);
     }
 
     private void End()
@@ -55,7 +100,7 @@ public sealed class TocReads
         return none;
     }
 
-    private sealed class Reading(TocReads owner) : IDisposable
+    private sealed class Reading(Action end) : IDisposable
     {
         private int _ended;
 
@@ -63,7 +108,7 @@ public sealed class TocReads
         {
             if (Interlocked.Exchange(ref _ended, 1) == 0)
             {
-                owner.End();
+                end();
             }
         }
     }
