@@ -15,100 +15,79 @@ namespace Snapshotter.Fs;
 /// </remarks>
 public sealed class TocReads
 {
-    private readonly Lock _lock = new();
-    private int _reading;
-    private TaskCompletionSource _none = Completed();
-    private int _critical;
-    private TaskCompletionSource _noCritical = Completed();
-
-    /// <summary>Completes when no critical tail read is on its way (at once if none is now).</summary>
-    public Task WhenNoCritical
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _noCritical.Task;
-            }
-        }
-    }
-
-    /// <summary>A tail read that a waiting mount needs starts; disposing the result ends it (once, however often it is disposed).</summary>
-    public IDisposable BeginCritical()
-    {
-        lock (_lock)
-        {
-            if (_critical++ == 0)
-            {
-                _noCritical = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            }
-        }
-        return new Reading(EndCritical);
-    }
-
-    private void EndCritical()
-    {
-        lock (_lock)
-        {
-            if (--_critical == 0)
-            {
-                _noCritical.TrySetResult();
-            }
-        }
-    }
+    private readonly Counter _reads = new();
+    private readonly Counter _critical = new();
 
     /// <summary>Completes when no TOC is being read (at once if none is now).</summary>
-    public Task WhenNone
+    public Task WhenNone => _reads.WhenNone;
+
+    /// <summary>Completes when no critical tail read is on its way (at once if none is now).</summary>
+    public Task WhenNoCritical => _critical.WhenNone;
+
+    /// <summary>A TOC read starts; disposing the result ends it (once, however often it is disposed).</summary>
+    public IDisposable Begin() => _reads.Begin();
+
+    /// <summary>A tail read that a waiting mount needs starts; disposing the result ends it (once, however often it is disposed).</summary>
+    public IDisposable BeginCritical() => _critical.Begin();
+
+    /// <summary>How many of something are under way, and a task that completes whenever none is.</summary>
+    private sealed class Counter
     {
-        get
+        private readonly Lock _lock = new();
+        private int _count;
+        private TaskCompletionSource _none = Completed();
+
+        public Task WhenNone
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return _none.Task;
+                }
+            }
+        }
+
+        public IDisposable Begin()
         {
             lock (_lock)
             {
-                return _none.Task;
+                if (_count++ == 0)
+                {
+                    _none = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
+            }
+            return new Ending(this);
+        }
+
+        private void End()
+        {
+            lock (_lock)
+            {
+                if (--_count == 0)
+                {
+                    _none.TrySetResult();
+                }
             }
         }
-    }
 
-    /// <summary>A TOC read starts; disposing the result ends it.</summary>
-    public IDisposable Begin()
-    {
-        lock (_lock)
+        private static TaskCompletionSource Completed()
         {
-            if (_reading++ == 0)
-            {
-                _none = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            }
+            var none = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            none.TrySetResult();
+            return none;
         }
-        return new Reading(End);
-    }
 
-    private void End()
-    {
-        lock (_lock)
+        private sealed class Ending(Counter owner) : IDisposable
         {
-            if (--_reading == 0)
+            private int _ended;
+
+            public void Dispose()
             {
-                _none.TrySetResult();
-            }
-        }
-    }
-
-    private static TaskCompletionSource Completed()
-    {
-        var none = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        none.TrySetResult();
-        return none;
-    }
-
-    private sealed class Reading(Action end) : IDisposable
-    {
-        private int _ended;
-
-        public void Dispose()
-        {
-            if (Interlocked.Exchange(ref _ended, 1) == 0)
-            {
-                end();
+                if (Interlocked.Exchange(ref _ended, 1) == 0)
+                {
+                    owner.End();
+                }
             }
         }
     }
