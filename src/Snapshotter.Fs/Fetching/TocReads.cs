@@ -9,9 +9,10 @@ namespace Snapshotter.Fs;
 /// <remarks>
 /// A tail read that a mount, and so containerd, is waiting for is critical (<see cref="BeginCritical"/>):
 /// while one is on the link, early prefetches start no new request and the pre-opener starts no
-/// other layer's tail. The first layer's 512 KiB tail shared the link with its own hinted 2 MiB
-/// request and the next layer's tail, and took 140-200 ms instead of ~60 (debug logs, tenth round).
-/// Only the bytes' transfer is critical: the window ends when they are in, before the TOC is parsed.
+/// other layer's tail. The first layer's 512 KiB tail had shared the link with its own hinted 2 MiB
+/// request and the next layer's tail (145-200 ms for the tail alone); its footer and TOC took
+/// 287-346 ms, and 237-265 ms with this (debug runs, docs/benchmarks.md, tenth round). Only the
+/// bytes' transfer is critical: the window ends when they are in, before the TOC is parsed.
 /// </remarks>
 public sealed class TocReads
 {
