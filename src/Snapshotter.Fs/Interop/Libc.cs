@@ -31,6 +31,15 @@ internal static partial class Libc
     [LibraryImport(Lib, EntryPoint = "lsetxattr", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Lsetxattr(string path, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, nuint size, int flags);
 
+    public const int PRIO_PROCESS = 0;
+
+    /// <summary>The calling thread's id (Linux scheduling priorities are per thread).</summary>
+    [LibraryImport(Lib, EntryPoint = "gettid")]
+    public static partial int Gettid();
+
+    [LibraryImport(Lib, EntryPoint = "setpriority", SetLastError = true)]
+    public static partial int Setpriority(int which, uint who, int priority);
+
     [LibraryImport(Lib, EntryPoint = "renameat2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Renameat2(int oldDirectoryFd, string oldPath, int newDirectoryFd, string newPath, uint flags);
 
