@@ -59,8 +59,7 @@ public sealed record PrefetchOptions
     /// <summary>
     /// Whether the files the prefetch brings whole are also copied to local disk, to a directory
     /// overlayfs stacks above the mount (<see cref="LocalCopies"/>), so that the kernel serves them
-    /// without FUSE round trips. Off by default: on the two-core benchmark node the copying cost the
-    /// pull and the container's start more CPU than the imports saved (docs/benchmarks.md, tenth round).
+    /// without FUSE round trips.
     /// </summary>
-    public bool LocalCopies { get; init; }
+    public bool LocalCopies { get; init; } = true;
 }
