@@ -99,20 +99,20 @@ internal sealed class LocalCopies : IDisposable
 
     /// <summary>
     /// The copies are a shortcut, so they take only CPU nobody else wants: the copier's thread runs
-    /// at nice 19. At normal priority, on two cores, it slowed the mounts of the pull's other layers
-    /// and the container's start more than it sped up its imports: the benchmark's Python image was
-    /// ready 2.69 s after the pull began with copies against 2.44 s without (medians of 12,
-    /// docs/benchmarks.md, tenth round).
+    /// under SCHED_IDLE. At normal priority, on two cores, it slowed the mounts of the pull's other
+    /// layers and the container's start more than it sped up its imports: the benchmark's Python
+    /// image was ready 2.69 s after the pull began with copies against 2.43 s without (medians of
+    /// 12); at nice 19, 2.52 against 2.45 s (medians of 18; docs/benchmarks.md, tenth round).
+    /// SCHED_IDLE rather than nice: with SCHED_RESET_ON_FORK, a pool thread the runtime happens to
+    /// start from this thread does not inherit it, where a nice value would be inherited.
     /// </summary>
     private void LowerOwnPriority()
     {
-        if (Libc.Setpriority(Libc.PRIO_PROCESS, (uint)Libc.Gettid(), CopierNice) != 0)
+        if (Libc.SchedSetscheduler(0, Libc.SCHED_IDLE | Libc.SCHED_RESET_ON_FORK, 0) != 0)
         {
             Log.LocalCopiesPriorityUnchanged(_logger, _content.LayerDigest, Marshal.GetLastPInvokeError());
         }
     }
-
-    private const int CopierNice = 19;
 
     /// <summary>The root's xattrs but the opaque marker, which on the copies would hide every layer below.</summary>
     private void SetRootXattrs(Node root)

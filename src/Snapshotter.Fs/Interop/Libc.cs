@@ -31,14 +31,12 @@ internal static partial class Libc
     [LibraryImport(Lib, EntryPoint = "lsetxattr", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Lsetxattr(string path, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, nuint size, int flags);
 
-    public const int PRIO_PROCESS = 0;
+    public const int SCHED_IDLE = 5;
+    public const int SCHED_RESET_ON_FORK = 0x40000000;
 
-    /// <summary>The calling thread's id (Linux scheduling priorities are per thread).</summary>
-    [LibraryImport(Lib, EntryPoint = "gettid")]
-    public static partial int Gettid();
-
-    [LibraryImport(Lib, EntryPoint = "setpriority", SetLastError = true)]
-    public static partial int Setpriority(int which, uint who, int priority);
+    /// <summary>Linux scheduling policies are per thread: 0 as the id means the calling thread.</summary>
+    [LibraryImport(Lib, EntryPoint = "sched_setscheduler", SetLastError = true)]
+    public static partial int SchedSetscheduler(int threadId, int policy, in int priority);
 
     [LibraryImport(Lib, EntryPoint = "renameat2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Renameat2(int oldDirectoryFd, string oldPath, int newDirectoryFd, string newPath, uint flags);
