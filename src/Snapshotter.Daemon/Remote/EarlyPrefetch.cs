@@ -14,7 +14,8 @@ internal static class EarlyPrefetch
     /// <summary>
     /// The blob the layer's chunks are read through: one that fetches the hinted ranges from now on
     /// when the descriptor has a usable hint and prefetch is on; otherwise <paramref name="blob"/>.
-    /// It keeps to one request while any of <paramref name="tocReads"/> is on its way.
+    /// It keeps to one request while any of <paramref name="tocReads"/> is on its way, and starts none
+    /// while a critical one (a tail a waiting mount needs) is.
     /// </summary>
     public static IBlob Start(RegistryLayerBlob blob, Descriptor layer, LayerMountOptions options, TocReads tocReads, ILogger logger)
     {

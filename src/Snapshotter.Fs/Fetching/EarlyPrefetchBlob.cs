@@ -125,11 +125,7 @@ public sealed class EarlyPrefetchBlob : IBlob, IDisposable
             foreach (var piece in _pieces)
             {
                 await slots.WaitAsync(_stop.Token).ConfigureAwait(false);
-                if (_tocReads is not null)
-                {
-                    await _tocReads.WhenNoCritical.WaitAsync(_stop.Token).ConfigureAwait(false);
-                }
-                await WhileTocsAreReadAsync().ConfigureAwait(false);
+                await WaitForTurnAsync().ConfigureAwait(false);
                 Interlocked.Increment(ref _inFlight);
                 running.Add(FetchAsync(piece, slots));
             }
@@ -140,10 +136,18 @@ public sealed class EarlyPrefetchBlob : IBlob, IDisposable
         await Task.WhenAll(running).ConfigureAwait(false);
     }
 
-    /// <summary>Waits while a TOC is being read and a piece of this layer is still in flight.</summary>
-    private async Task WhileTocsAreReadAsync()
+    /// <summary>
+    /// Waits until this layer may start a request: none while a critical tail is on the link, and
+    /// while any TOC is being read, only once no piece of its own is in flight.
+    /// </summary>
+    private async Task WaitForTurnAsync()
     {
-        while (_tocReads?.WhenNone is { IsCompleted: false } none)
+        if (_tocReads is null)
+        {
+            return;
+        }
+        await _tocReads.WhenNoCritical.WaitAsync(_stop.Token).ConfigureAwait(false);
+        while (_tocReads.WhenNone is { IsCompleted: false } none)
         {
             var pieceDone = Volatile.Read(ref _pieceDone).Task;
             if (Volatile.Read(ref _inFlight) == 0)
