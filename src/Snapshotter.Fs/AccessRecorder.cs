@@ -12,8 +12,7 @@ internal sealed class AccessRecorder(int nodeCount)
 {
     private const string WhiteoutPrefix = ".wh.";
 
-    // One bit per inode number; set once, never cleared.
-    private readonly int[] _seen = new int[(nodeCount + 1 + 31) / 32];
+    private readonly NodeFlags _seen = new(nodeCount);
     private readonly Lock _lock = new();
     private byte[] _text = new byte[4096];
     private int _length;
@@ -24,13 +23,7 @@ internal sealed class AccessRecorder(int nodeCount)
     public void Record(Node node)
     {
         var ino = node.Ino;
-        if (node.Kind != NodeKind.Entry || ino == LayerTree.RootIno || ino >= (ulong)_seen.Length * 32)
-        {
-            return;
-        }
-        var word = (int)(ino / 32);
-        var bit = 1 << (int)(ino % 32);
-        if ((Volatile.Read(ref _seen[word]) & bit) != 0 || (Interlocked.Or(ref _seen[word], bit) & bit) != 0)
+        if (node.Kind != NodeKind.Entry || ino == LayerTree.RootIno || !_seen.TrySet(ino))
         {
             return;
         }

@@ -160,6 +160,31 @@ public sealed class LayerContent : IDisposable
         }
     }
 
+    /// <summary>
+    /// Copies from the verified chunk, waiting while the prefetch may still bring it; false once the
+    /// prefetch has ended without it. Starts no fetch. Blocks the calling thread: for threads of
+    /// their own that follow the prefetch (<see cref="LocalCopies"/>, <see cref="PageCacheFill"/>).
+    /// </summary>
+    internal bool CopyArrived(EstargzChunk chunk, int offset, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        var prefetch = PrefetchCompletion;
+        while (true)
+        {
+            var next = Chunks.NextRegistration;
+            var ended = prefetch.IsCompleted;
+            var copying = Chunks.TryCopyArrivedAsync(chunk, offset, destination, cancellationToken);
+            if (copying.IsCompleted ? copying.Result : copying.AsTask().GetAwaiter().GetResult())
+            {
+                return true;
+            }
+            if (ended)
+            {
+                return false;
+            }
+            Task.WhenAny(next, prefetch).Wait(cancellationToken);
+        }
+    }
+
     /// <summary>Which members the prefetch fetches (by index); null when it fetches none.</summary>
     internal bool[]? PrefetchedMembers()
     {

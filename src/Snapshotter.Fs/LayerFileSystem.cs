@@ -32,9 +32,11 @@ internal sealed class LayerFileSystem : IFuseFileSystem
     private readonly AccessRecorder _accesses;
     private readonly ReadRecorder _reads = new();
     private readonly GeneratedFiles _generated;
+    private readonly PageCacheFill? _fill;
 
-    public LayerFileSystem(LayerTree tree, ChunkReader chunks, IBlob blob, LayerStatistics statistics, TimeSpan timeout, Passthrough? passthrough)
+    public LayerFileSystem(LayerTree tree, ChunkReader chunks, IBlob blob, LayerStatistics statistics, TimeSpan timeout, Passthrough? passthrough, PageCacheFill? fill = null)
     {
+        _fill = fill;
         _tree = tree;
         _chunks = chunks;
         _blob = blob;
@@ -86,6 +88,7 @@ internal sealed class LayerFileSystem : IFuseFileSystem
             return 0;
         }
         _accesses.Record(child);
+        _fill?.Offer(child);
         FillEntry(child, ref entry);
         return 0;
     }
@@ -202,6 +205,7 @@ internal sealed class LayerFileSystem : IFuseFileSystem
         }
         _reads.Record(node, offset, buffer.Length);
         _accesses.Record(node); // without OPEN (zero-message opens), a file's first read is its first sign of use
+        _fill?.Offer(node); // a node the kernel had from READDIRPLUS, never looked up
         // Fast path: every chunk of the range is in the store; answer without a state machine.
         var index = node.ChunkIndexAt(offset);
         var done = 0;

@@ -20,13 +20,15 @@ public sealed class LayerMount : IDisposable
     private readonly FuseServer _server;
     private readonly Passthrough? _passthrough;
     private readonly LocalCopies? _localCopies;
+    private readonly PageCacheFill? _fill;
     private readonly LayerContent _content;
     private readonly FuseHandover? _handover;
     private readonly ILogger _logger;
     private int _disposed;
 
-    private LayerMount(FuseMount mount, FuseServer server, Passthrough? passthrough, LocalCopies? localCopies, LayerContent content, FuseHandover? handover, ILogger logger)
+    private LayerMount(FuseMount mount, FuseServer server, Passthrough? passthrough, LocalCopies? localCopies, PageCacheFill? fill, LayerContent content, FuseHandover? handover, ILogger logger)
     {
+        _fill = fill;
         _mount = mount;
         _server = server;
         _passthrough = passthrough;
@@ -99,7 +101,9 @@ public sealed class LayerMount : IDisposable
         var passthrough = options.PassthroughDirectory is { } directory
             ? new Passthrough(Path.Combine(directory, blob.Digest.Hex + "-" + Guid.NewGuid().ToString("N")[..8]), content.Chunks, blob.Digest, options.PassthroughBudget, logger)
             : null;
-        var fileSystem = new LayerFileSystem(content.Tree, content.Chunks, blob, content.Statistics, options.AttributeTimeout, passthrough);
+        // Passthrough reads go straight to their backing files, never through the page cache of the mount.
+        var fill = options.Prefetch is { Enabled: true, FillPageCache: true } && passthrough is null ? new PageCacheFill(content, logger) : null;
+        var fileSystem = new LayerFileSystem(content.Tree, content.Chunks, blob, content.Statistics, options.AttributeTimeout, passthrough, fill);
 
         // The tree, so node ids and handles, follow from the blob and the opaque xattr alone: a
         // connection that served the same identity can be served by this tree.
@@ -112,6 +116,7 @@ public sealed class LayerMount : IDisposable
             mount = inherited is null ? FuseMount.Mount(mountPoint, options.Mount, logger) : FuseMount.Adopt(mountPoint, inherited.Device, logger: logger);
             var serverOptions = inherited is null ? options.Server : options.Server with { Negotiated = inherited.Parameters };
             server = new FuseServer(mount.Device, fileSystem, serverOptions, loggerFactory.CreateLogger<FuseServer>());
+            fill?.Attach(server);
             var mounted = Stopwatch.GetTimestamp();
             server.Start();
             await server.Initialized.WaitAsync(options.InitTimeout, cancellationToken).ConfigureAwait(false);
@@ -134,7 +139,7 @@ public sealed class LayerMount : IDisposable
             _ = content.BackgroundAfterPrefetchAsync();
             var copies = localCopies is null ? null : new LocalCopies(localCopies, content, logger);
             copies?.Start();
-            return new LayerMount(mount, server, passthrough, copies, content, options.Handover, logger);
+            return new LayerMount(mount, server, passthrough, copies, fill, content, options.Handover, logger);
         }
         catch
         {
@@ -144,6 +149,7 @@ public sealed class LayerMount : IDisposable
             inherited?.Device.Dispose();
             options.Handover?.Forget(mountPoint);
             passthrough?.Dispose();
+            fill?.Dispose();
             throw;
         }
     }
@@ -200,6 +206,9 @@ public sealed class LayerMount : IDisposable
     /// <summary>Files and bytes copied to the local copies directory so far.</summary>
     public (int Files, long Bytes) LocalCopied => _localCopies is { } copies ? (copies.Files, copies.Bytes) : default;
 
+    /// <summary>Bytes of prefetched pages put into the kernel's page cache so far (<see cref="PrefetchOptions.FillPageCache"/>).</summary>
+    public long PageCacheFilled => _fill?.Bytes ?? 0;
+
     /// <summary>Waits until the passthrough files started so far are written (no-op without passthrough).</summary>
     public Task WhenPassthroughIdleAsync() => _passthrough?.WhenIdleAsync() ?? Task.CompletedTask;
 
@@ -251,6 +260,7 @@ public sealed class LayerMount : IDisposable
     {
         FsMetrics.Untrack(Statistics);
         _localCopies?.Dispose();
+        _fill?.Dispose();
         _passthrough?.Dispose();
         _content.Dispose();
     }

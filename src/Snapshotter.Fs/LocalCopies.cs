@@ -226,7 +226,7 @@ internal sealed class LocalCopies : IDisposable
                     var chunk = file.Chunks[index];
                     var within = (int)(offset - chunk.FileOffset);
                     var count = (int)Math.Min(Step, chunk.Size - within);
-                    if (!CopyArrived(chunk, within, buffer.AsMemory(0, count), cancellationToken))
+                    if (!_content.CopyArrived(chunk, within, buffer.AsMemory(0, count), cancellationToken))
                     {
                         File.Delete(staged);
                         return false;
@@ -254,28 +254,6 @@ internal sealed class LocalCopies : IDisposable
         {
             File.Delete(staged);
             throw;
-        }
-    }
-
-    /// <summary>Waits for the chunk while the prefetch may still bring it; false once it has ended without it.</summary>
-    private bool CopyArrived(Estargz.EstargzChunk chunk, int offset, Memory<byte> destination, CancellationToken cancellationToken)
-    {
-        var chunks = _content.Chunks;
-        var prefetch = _content.PrefetchCompletion;
-        while (true)
-        {
-            var next = chunks.NextRegistration;
-            var ended = prefetch.IsCompleted;
-            var copying = chunks.TryCopyArrivedAsync(chunk, offset, destination, cancellationToken);
-            if (copying.IsCompleted ? copying.Result : copying.AsTask().GetAwaiter().GetResult())
-            {
-                return true;
-            }
-            if (ended)
-            {
-                return false;
-            }
-            Task.WhenAny(next, prefetch).Wait(cancellationToken);
         }
     }
 

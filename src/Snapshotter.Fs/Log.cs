@@ -71,6 +71,12 @@ internal static partial class Log
     [LoggerMessage(36, LogLevel.Debug, "Layer {Layer}: the local copier's thread kept its scheduling policy (sched_setscheduler errno {Errno}); it copies at normal priority")]
     public static partial void LocalCopiesPriorityUnchanged(ILogger logger, Digest layer, int errno);
 
+    [LoggerMessage(37, LogLevel.Warning, "Layer {Layer}: storing prefetched pages in the page cache stopped; READs serve them")]
+    public static partial void PageCacheFillFailed(ILogger logger, Digest layer, Exception exception);
+
+    [LoggerMessage(38, LogLevel.Debug, "Layer {Layer}: {Bytes} prefetched bytes of {Files} files stored in the page cache")]
+    public static partial void PageCacheFilled(ILogger logger, Digest layer, long bytes, int files);
+
     [LoggerMessage(20, LogLevel.Debug, "Layer {Layer}: '{Path}' has no local copy: {Reason}")]
     public static partial void LocalCopySkipped(ILogger logger, Digest layer, string path, string reason);
 }

@@ -306,6 +306,20 @@ public class FuseNotificationTests
     }
 
     [Fact]
+    public void Stored_pages_are_read_without_a_READ()
+    {
+        var fs = FuseMountTests.Tree();
+        using var m = MountedFileSystem.Start(fs);
+        var hostname = fs.Root.Children["etc"].Children["hostname"];
+        Assert.Equal(Errno.ENOENT, m.Server.NotifyStore(hostname.Id, 0, "fusebox\n"u8)); // no inode before a lookup
+        Assert.True(File.Exists(m.PathOf("etc", "hostname")));
+        // Different bytes than the file serves, to tell where a read's answer came from.
+        Assert.Equal(0, m.Server.NotifyStore(hostname.Id, 0, "storedd\n"u8));
+        Assert.Equal("storedd\n", File.ReadAllText(m.PathOf("etc", "hostname")));
+        Assert.False(fs.ReadCalls.ContainsKey(hostname.Id));
+    }
+
+    [Fact]
     public void Invalidating_an_entry_makes_the_kernel_look_the_name_up_again()
     {
         var fs = FuseMountTests.Tree();

@@ -36,6 +36,7 @@ internal static class FetchSections
                 "timeout_seconds" => options with { Timeout = values.Seconds(key, value) },
                 "hint_max_bytes" => options with { HintMaxBytes = values.Integer(key, value) },
                 "local_copies" => options with { LocalCopies = values.Flag(key, value) },
+                "fill_page_cache" => options with { FillPageCache = values.Flag(key, value) },
                 _ => throw values.Unknown(key),
             };
         }

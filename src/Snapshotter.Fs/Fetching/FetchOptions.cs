@@ -62,4 +62,11 @@ public sealed record PrefetchOptions
     /// without FUSE round trips.
     /// </summary>
     public bool LocalCopies { get; init; } = true;
+
+    /// <summary>
+    /// Whether the prefetched pages of each file the kernel looks up or reads through the mount are
+    /// put into its page cache at once (<see cref="PageCacheFill"/>), so that reads and page faults
+    /// there need no READ round trip.
+    /// </summary>
+    public bool FillPageCache { get; init; } = true;
 }

@@ -205,6 +205,15 @@ internal struct FuseNotifyInvalInodeOut
 }
 
 [StructLayout(LayoutKind.Sequential)]
+internal struct FuseNotifyStoreOut
+{
+    public ulong NodeId;
+    public long Offset;
+    public uint Size;
+    public uint Padding;
+}
+
+[StructLayout(LayoutKind.Sequential)]
 internal struct FuseNotifyInvalEntryOut
 {
     public ulong Parent;

@@ -145,7 +145,30 @@ public sealed partial class FuseServer : IDisposable
         return Notify(FuseNotifyCode.InvalEntry, body[..length]);
     }
 
+    /// <summary>
+    /// Puts <paramref name="data"/> into the kernel's page cache of node <paramref name="nodeId"/> at
+    /// <paramref name="offset"/> (FUSE_NOTIFY_STORE), so that reads and page faults there need no
+    /// READ. Only whole pages become valid (the last may end at the file's end), so the offset
+    /// should be page-aligned. Returns 0 or an errno (ENOENT: the kernel holds no inode for the node).
+    /// Blocks while a READ of one of those pages is outstanding: call it off the reader threads.
+    /// </summary>
+    public int NotifyStore(ulong nodeId, long offset, ReadOnlySpan<byte> data)
+    {
+        var body = new FuseNotifyStoreOut { NodeId = nodeId, Offset = offset, Size = (uint)data.Length };
+        Span<byte> fixedPart = stackalloc byte[FuseOutHeader.Size + Unsafe.SizeOf<FuseNotifyStoreOut>()];
+        MemoryMarshal.Write(fixedPart[FuseOutHeader.Size..], in body);
+        return Notify(FuseNotifyCode.Store, fixedPart, data);
+    }
+
     private int Notify(FuseNotifyCode code, ReadOnlySpan<byte> body)
+    {
+        Span<byte> header = stackalloc byte[FuseOutHeader.Size + body.Length];
+        body.CopyTo(header[FuseOutHeader.Size..]);
+        return Notify(code, header, default);
+    }
+
+    /// <summary>Sends a notification: <paramref name="header"/> starts with room for the out header, <paramref name="payload"/> follows it.</summary>
+    private int Notify(FuseNotifyCode code, Span<byte> header, ReadOnlySpan<byte> payload)
     {
         IFuseChannel channel;
         lock (_gate)
@@ -156,9 +179,15 @@ public sealed partial class FuseServer : IDisposable
             }
             channel = _readers[0].Channel;
         }
-        Span<byte> header = stackalloc byte[FuseOutHeader.Size];
-        WriteHeader(header, FuseOutHeader.Size + body.Length, (int)code, 0);
-        return channel.Write(header, body);
+        WriteHeader(header, header.Length + payload.Length, (int)code, 0);
+        try
+        {
+            return channel.Write(header, payload);
+        }
+        catch (ObjectDisposedException)
+        {
+            return Errno.ENOTCONN; // the queues closed meanwhile (unmount, handover)
+        }
     }
 
     /// <summary>
