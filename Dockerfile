@@ -3,12 +3,14 @@
 # a node beside the node's containerd, privileged, with the root dir shared back to the host; see
 # deploy/kubernetes/ and docs/operations.md. Build: docker buildx build -t stargz-snapshotter .
 #
-# Framework-dependent, not self-contained: the image carries several executables (the daemon is an
-# ASP.NET Core app, estargz and stargzctl are console apps), and one shared .NET runtime in the base
-# image costs less than a runtime copy per executable; trimming is not an option (gRPC, Tomlyn and
-# System.CommandLine use reflection). Hence the aspnet base image (runtime + ASP.NET Core) and not
-# runtime-deps. The publish is RID-specific (-a) so that only the target's native libraries
-# (SQLite's libe_sqlite3.so) are copied.
+# The daemon is self-contained and compiled ahead of time together with the .NET libraries (one
+# composite ReadyToRun image): generic library code over its types is then precompiled too, where a
+# framework-dependent build left ~730 methods to the JIT during a first pull, on the cores the pull
+# and the container's start need (docs/benchmarks.md, eleventh round). estargz and stargzctl are
+# console apps and share the base image's .NET runtime (no ASP.NET Core needed: the daemon carries
+# its own); trimming is not an option (gRPC, Tomlyn and System.CommandLine use reflection). The
+# publish is RID-specific (-a) so that only the target's native libraries (SQLite's
+# libe_sqlite3.so) are copied.
 
 ARG DOTNET_VERSION=10.0
 
@@ -20,21 +22,24 @@ FROM --platform=$BUILDPLATFORM mcr.microsoft.com/dotnet/sdk:${DOTNET_VERSION} AS
 ARG TARGETARCH
 WORKDIR /src
 COPY . .
-# script/lib.sh's publish plus the target architecture; the NuGet cache survives between builds.
+# script/lib.sh's publish_daemon and publish plus the target architecture; the NuGet cache
+# survives between builds.
 RUN --mount=type=cache,id=stargz-nuget,target=/root/.nuget/packages \
     set -eu; \
-    for app in src/Snapshotter.Daemon:stargz-snapshotter \
-               estargz-tools:estargz \
+    dotnet publish src/Snapshotter.Daemon -c Release -a "$TARGETARCH" --self-contained true \
+      -p:PublishReadyToRun=true -p:PublishReadyToRunComposite=true -o /out/stargz-snapshotter -nologo; \
+    for app in estargz-tools:estargz \
                src/Snapshotter.Cli:stargzctl; do \
       dotnet publish "${app%%:*}" -c Release -a "$TARGETARCH" --self-contained false \
         -p:PublishReadyToRun=true -o "/out/${app#*:}" -nologo; \
     done
 
-FROM mcr.microsoft.com/dotnet/aspnet:${DOTNET_VERSION}
+FROM mcr.microsoft.com/dotnet/runtime:${DOTNET_VERSION}
 # No fuse3 package: the daemon speaks FUSE over /dev/fuse itself and mounts with mount(2), which
 # needs CAP_SYS_ADMIN (a privileged container), not fusermount3; fusermount3 is only its fallback
 # when mount(2) is refused with EPERM (src/Snapshotter.Fuse/Mount/FuseMount.cs).
-# The apphosts below find the runtime through DOTNET_ROOT (where the base image installs it).
+# The tools' apphosts find the runtime through DOTNET_ROOT (where the base image installs it); the
+# daemon's runs the runtime beside it.
 ENV DOTNET_ROOT=/usr/share/dotnet \
     DOTNET_CLI_TELEMETRY_OPTOUT=1 \
     DOTNET_NOLOGO=1

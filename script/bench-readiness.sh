@@ -52,7 +52,7 @@ command -v debootstrap >/dev/null || {
 
 log "building estargz, stargz-snapshotter and stargz-bench"
 publish estargz-tools estargz
-publish src/Snapshotter.Daemon stargz-snapshotter
+publish_daemon
 publish src/Snapshotter.Benchmark stargz-bench
 # Variants of the eStargz images: suffix "" with BENCH_ESTARGZ_FLAGS (or BENCH_CONVERT), and with
 # BENCH_VARIANT_FLAGS a second one, "-NAME", converted by our estargz with those flags.

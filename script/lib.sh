@@ -77,6 +77,16 @@ publish() {
     -p:PublishReadyToRun=true -nologo -v quiet >/dev/null
 }
 
+# publish_daemon: the daemon into artifacts/bin/stargz-snapshotter, self-contained and compiled
+# with the .NET libraries as one composite ReadyToRun image: generic code of the libraries over
+# the daemon's types (async state machines above all) is then precompiled too, where a
+# framework-dependent build left ~730 methods to the JIT during a first pull (~220 remain), on the
+# cores the pull and the container's start need (docs/benchmarks.md, eleventh round).
+publish_daemon() {
+  dotnet publish src/Snapshotter.Daemon -c Release -o artifacts/bin/stargz-snapshotter --use-current-runtime \
+    --self-contained true -p:PublishReadyToRun=true -p:PublishReadyToRunComposite=true -nologo -v quiet >/dev/null
+}
+
 # start_registry DIR PORT: Debian's docker-registry (CNCF distribution) on 127.0.0.1:PORT.
 start_registry() {
   local dir=$1 port=$2
