@@ -221,7 +221,7 @@ internal sealed class MetadataStore : IDisposable
                     (SnapshotKind)reader.GetInt32(4),
                     new DateTimeOffset(reader.GetInt64(5), TimeSpan.Zero),
                     new DateTimeOffset(reader.GetInt64(6), TimeSpan.Zero),
-                    JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(7)) ?? [],
+                    JsonSerializer.Deserialize(reader.GetString(7), LabelsJson.Default.DictionaryStringString) ?? [],
                     new SnapshotUsage(reader.GetInt64(8), reader.GetInt64(9))));
             }
             return records;
@@ -252,6 +252,6 @@ internal sealed class MetadataStore : IDisposable
         }
 
         private static string Serialize(IReadOnlyDictionary<string, string> labels) =>
-            JsonSerializer.Serialize(labels.OrderBy(l => l.Key, StringComparer.Ordinal).ToDictionary(l => l.Key, l => l.Value));
+            JsonSerializer.Serialize(labels.OrderBy(l => l.Key, StringComparer.Ordinal).ToDictionary(l => l.Key, l => l.Value), LabelsJson.Default.DictionaryStringString);
     }
 }
