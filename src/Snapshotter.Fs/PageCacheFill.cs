@@ -121,8 +121,15 @@ internal sealed class PageCacheFill : IDisposable
                     }
                     continue;
                 }
-                Fill(node, buffer);
-                _files++;
+                try
+                {
+                    Fill(node, buffer);
+                    _files++;
+                }
+                catch (FuseException)
+                {
+                    // A chunk failed verification or its fetch failed: never stored; READs answer for it (with EIO).
+                }
             }
         }
         catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or InvalidOperationException && _stop.IsCancellationRequested)

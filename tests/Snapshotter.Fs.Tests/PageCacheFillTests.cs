@@ -49,6 +49,29 @@ public sealed class PageCacheFillTests
         Assert.Equal(0, mounted.Mount.PageCacheFilled);
     }
 
+    [Fact]
+    public async Task A_chunk_that_fails_verification_is_never_stored_and_later_files_still_are()
+    {
+        Requirements.Root();
+        Requirements.Fuse();
+        using var temp = new TempDirectory("fs-page-corrupt");
+        var ct = TestContext.Current.CancellationToken;
+        var tar = new TarBuilder().Directory("app/").File("app/big.bin", Big).File("app/good.txt", "good\n").Build();
+        var valid = await TestLayers.BuildAsync(tar, temp.Combine("valid.esgz"),
+            new EstargzBuildOptions { ChunkSize = 256 * 1024, CompressionLevel = 1, PrioritizedFiles = ["app/big.bin", "app/good.txt"] });
+        var wrong = Oci.Digest.Compute("not this chunk"u8).Value;
+        var hostile = TestLayers.EditToc(valid, toc => toc.Entries.Where(e => e.Name == "app/big.bin").ElementAt(1).ChunkDigest = wrong, temp.Combine("hostile.esgz"));
+        using var mounted = await MountedLayer.MountAsync(hostile, temp.Combine("fs"));
+
+        Assert.True(File.Exists(Path.Combine(mounted.Path, "app/big.bin")));
+        Assert.True(File.Exists(Path.Combine(mounted.Path, "app/good.txt")));
+        // The good file is stored after the broken one: the fill went on past it.
+        await WaitForAsync(() => mounted.Mount.PageCacheFilled >= "good\n".Length, ct);
+        Assert.True(mounted.Mount.PageCacheFilled < Big.Length);
+        await Assert.ThrowsAnyAsync<IOException>(() => File.ReadAllBytesAsync(Path.Combine(mounted.Path, "app/big.bin"), ct));
+        Assert.Equal("good\n", await File.ReadAllTextAsync(Path.Combine(mounted.Path, "app/good.txt"), ct));
+    }
+
     private static async Task<MountedLayer> MountAsync(TempDirectory temp, bool fill)
     {
         Requirements.Root();
