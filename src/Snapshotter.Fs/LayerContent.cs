@@ -185,6 +185,10 @@ public sealed class LayerContent : IDisposable
         }
     }
 
+    /// <summary>Whether <paramref name="chunk"/>'s member is among <paramref name="prefetched"/> (from <see cref="PrefetchedMembers"/>).</summary>
+    internal bool InPrefetch(bool[] prefetched, in EstargzChunk chunk) =>
+        Tree.Members.IndexOf(chunk.CompressedOffset) is var member && member >= 0 && prefetched[member];
+
     /// <summary>Which members the prefetch fetches (by index); null when it fetches none.</summary>
     internal bool[]? PrefetchedMembers()
     {

@@ -179,7 +179,6 @@ internal sealed class LocalCopies : IDisposable
     private List<(Node File, Node Parent)> WholePrefetchedFiles(bool[] prefetched)
     {
         var tree = _content.Tree;
-        var members = tree.Members;
         var files = new List<(Node, Node)>();
         for (var ino = LayerTree.RootIno; tree.Get(ino) is { } directory; ino++)
         {
@@ -191,7 +190,7 @@ internal sealed class LocalCopies : IDisposable
             {
                 var node = entry.Node;
                 if (node.Kind == NodeKind.Entry && node.IsRegular && node.Size > 0 && node.NLink == 1 && node.Xattrs.Length == 0
-                    && node.Chunks.All(chunk => members.IndexOf(chunk.CompressedOffset) is var member && member >= 0 && prefetched[member]))
+                    && node.Chunks.All(chunk => _content.InPrefetch(prefetched, chunk)))
                 {
                     files.Add((node, directory));
                 }

@@ -98,8 +98,7 @@ internal sealed class PageCacheFill : IDisposable
         return false;
     }
 
-    private bool IsPrefetched(in EstargzChunk chunk) =>
-        _content.Tree.Members.IndexOf(chunk.CompressedOffset) is var member && member >= 0 && _prefetched![member];
+    private bool IsPrefetched(in EstargzChunk chunk) => _content.InPrefetch(_prefetched!, chunk);
 
     private void Run()
     {
@@ -132,17 +131,13 @@ internal sealed class PageCacheFill : IDisposable
                 }
             }
         }
-        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or InvalidOperationException && _stop.IsCancellationRequested)
-        {
-            lock (_lock)
-            {
-                _running = false;
-            }
-        }
         catch (Exception e)
         {
-            // The pages are a shortcut: READs still serve every byte.
-            Log.PageCacheFillFailed(_logger, _content.LayerDigest, e);
+            if (!(e is OperationCanceledException or ObjectDisposedException or InvalidOperationException && _stop.IsCancellationRequested))
+            {
+                // The pages are a shortcut: READs still serve every byte.
+                Log.PageCacheFillFailed(_logger, _content.LayerDigest, e);
+            }
             lock (_lock)
             {
                 _running = false;
