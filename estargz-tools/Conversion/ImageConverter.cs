@@ -213,6 +213,7 @@ internal sealed class ImageConverter(
         {
             // A hint or zstd:chunked position the source carried described its old blob.
             annotations.Remove(PrefetchHint.Annotation);
+            annotations.Remove(TocOffsetHint.Annotation);
             annotations.Remove(Annotations.ZstdChunkedChecksum);
             annotations.Remove(Annotations.ZstdChunkedPosition);
             if (result.ZstdChunkedToc is { } toc)
@@ -223,6 +224,10 @@ internal sealed class ImageConverter(
             if (result.PrefetchSpans.Count > 0)
             {
                 annotations[PrefetchHint.Annotation] = PrefetchHint.Format(result.PrefetchSpans);
+            }
+            if (result.TocOffset > 0)
+            {
+                annotations[TocOffsetHint.Annotation] = TocOffsetHint.Format(result.TocOffset);
             }
         }
         return annotations;

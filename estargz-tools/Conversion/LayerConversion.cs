@@ -31,6 +31,10 @@ internal sealed record LayerConversion(
     /// <summary>What a snapshotter prefetches of a converted layer (<see cref="PrefetchHint"/>); empty for a kept one, whose annotations stay as they were.</summary>
     [JsonIgnore]
     public IReadOnlyList<BlobSpan> PrefetchSpans { get; init; } = [];
+
+    /// <summary>Where a converted layer's TOC begins (<see cref="TocOffsetHint"/>); 0 for a kept one.</summary>
+    [JsonIgnore]
+    public long TocOffset { get; init; }
 }
 
 /// <summary>The outcome of converting images, for the <c>--json</c> summary.</summary>

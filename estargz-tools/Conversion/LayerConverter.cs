@@ -55,6 +55,7 @@ internal static class LayerConverter
                 Format = result.Format,
                 ZstdChunkedToc = result.ZstdChunkedToc,
                 PrefetchSpans = result.PrefetchSpans,
+                TocOffset = result.TocOffset,
             };
         }
         finally

@@ -57,6 +57,9 @@ public sealed class CliTests
             Assert.Equal(layers[i].GetProperty("diffId").GetString(), config.DiffIds[i].Value);
             Assert.Equal(layers[i].GetProperty("target").GetString(), manifest.Layers[i].Digest.Value);
             Assert.Null(manifest.Layers[i].Annotation(Snapshotter.Estargz.PrefetchHint.Annotation)); // no prefetch region: nothing to hint
+            var blob = await File.ReadAllBytesAsync(Path.Combine(converted, "blobs", "sha256", manifest.Layers[i].Digest.Hex), TestContext.Current.CancellationToken);
+            var reader = await Snapshotter.Estargz.EstargzReader.OpenAsync(new Snapshotter.Estargz.MemoryBlobSource(blob), null, cancellationToken: TestContext.Current.CancellationToken);
+            Assert.Equal(Snapshotter.Estargz.TocOffsetHint.Format(reader.TocOffset), manifest.Layers[i].Annotation(Snapshotter.Estargz.TocOffsetHint.Annotation));
         }
 
         // Converting the converted image keeps every layer as it is.

@@ -123,7 +123,7 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
             chunks = EarlyPrefetch.Start(fetched, descriptor, _mountOptions, _tocReads, _logger);
             try
             {
-                opened = (await TryOpenReaderAsync(fetched, tocDigest, null, cancellationToken, critical).ConfigureAwait(false))!;
+                opened = (await TryOpenReaderAsync(fetched, tocDigest, null, cancellationToken, critical, TailOptions(descriptor)).ConfigureAwait(false))!;
             }
             catch
             {
@@ -142,15 +142,16 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
     /// the registry's bytes do not.
     /// </summary>
     /// <param name="criticalTail">Ended once the tail's bytes are in: a critical TOC read (<see cref="TocReads.BeginCritical"/>); null: not critical.</param>
+    /// <param name="options">How the reader reads the tail (<see cref="TailOptions"/>); null: the defaults.</param>
     private async Task<EstargzReader?> TryOpenReaderAsync(RegistryLayerBlob blob, Digest tocDigest, RecordedTail? recorded, CancellationToken cancellationToken,
-        IDisposable? criticalTail = null)
+        IDisposable? criticalTail = null, EstargzReaderOptions? options = null)
     {
         var opening = new TailRecordingBlob(blob, recorded);
         EstargzReader reader;
         try
         {
             IBlobSource source = criticalTail is null ? opening : new CriticalTailBlob(opening, criticalTail);
-            reader = await EstargzReader.OpenAsync(source, tocDigest, cancellationToken: cancellationToken).ConfigureAwait(false);
+            reader = await EstargzReader.OpenAsync(source, tocDigest, options, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -167,6 +168,10 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         }
         return reader;
     }
+
+    /// <summary>Reader options whose first read is exactly the layer's footer and TOC when its descriptor says where the TOC begins (<see cref="TocOffsetHint"/>).</summary>
+    internal static EstargzReaderOptions TailOptions(Descriptor layer) =>
+        TocOffsetHint.ReaderOptions(layer.Annotation(TocOffsetHint.Annotation), layer.Size);
 
     private void SaveTail(Digest layer, RecordedTail tail)
     {

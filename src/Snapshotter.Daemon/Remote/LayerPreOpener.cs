@@ -106,7 +106,7 @@ internal sealed class LayerPreOpener : IDisposable
             try
             {
                 var recording = new TailRecordingBlob(blob, null);
-                var reader = await EstargzReader.OpenAsync(recording, toc, cancellationToken: _stopping.Token).ConfigureAwait(false);
+                var reader = await EstargzReader.OpenAsync(recording, toc, EstargzRemoteFileSystem.TailOptions(layer), _stopping.Token).ConfigureAwait(false);
                 tocRead.Dispose();
                 var tail = recording.Seal();
                 var content = _prepare(reader, chunks);

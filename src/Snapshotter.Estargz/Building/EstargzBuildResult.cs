@@ -25,6 +25,9 @@ public sealed record EstargzBuildResult(
 
     /// <summary>What a snapshotter's prefetch of the layer fetches: the <see cref="PrefetchHint.Annotation"/> value, when not empty.</summary>
     public IReadOnlyList<BlobSpan> PrefetchSpans { get; init; } = [];
+
+    /// <summary>Where the TOC member begins (for zstd:chunked, its skippable frame), as readers see it: the <see cref="TocOffsetHint.Annotation"/> value.</summary>
+    public long TocOffset { get; init; }
 }
 
 /// <summary>The compressed TOC of a zstd:chunked blob, as its layer annotations describe it.</summary>

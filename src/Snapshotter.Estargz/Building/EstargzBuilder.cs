@@ -97,6 +97,7 @@ public static class EstargzBuilder
             Format = options.Format,
             ZstdChunkedToc = zstdToc,
             PrefetchSpans = PrefetchHint.FromToc(toc, tocOffset),
+            TocOffset = tocOffset,
         };
     }
 

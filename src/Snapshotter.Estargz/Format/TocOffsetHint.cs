@@ -1,0 +1,36 @@
+using System.Globalization;
+
+namespace Snapshotter.Estargz;
+
+/// <summary>
+/// Our layer annotation <see cref="Annotation"/>: the blob offset where the layer's TOC begins, in
+/// decimal. A reader that knows it fetches the footer and the whole TOC in one ranged read of exactly
+/// the blob's tail, where it would otherwise guess its length (<see cref="EstargzReaderOptions.TailReadSize"/>):
+/// fewer bytes and slow-start round trips on a new connection for a small TOC, one request instead
+/// of two for a large one. It only sizes that read: the footer and the TOC digest are checked as
+/// always, so a wrong value costs a second read or spare bytes, never correctness. Written by
+/// <c>estargz convert</c>/<c>optimize</c>; readers that do not know it ignore it.
+/// </summary>
+public static class TocOffsetHint
+{
+    public const string Annotation = "io.github.stargz-dotnet.toc-offset";
+
+    public static string Format(long tocOffset) => tocOffset.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// <paramref name="options"/> (default: <see cref="EstargzReaderOptions.Default"/>) with a first
+    /// read from <paramref name="value"/>'s offset to the end of a blob of <paramref name="blobSize"/>
+    /// bytes; unchanged when the value is absent, not a plain decimal offset inside the blob, or
+    /// would make that read larger than the largest TOC accepted.
+    /// </summary>
+    public static EstargzReaderOptions ReaderOptions(string? value, long blobSize, EstargzReaderOptions? options = null)
+    {
+        options ??= EstargzReaderOptions.Default;
+        if (value is null || !long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var offset)
+            || offset <= 0 || offset >= blobSize || blobSize - offset > options.MaxTocSize)
+        {
+            return options;
+        }
+        return options with { TailReadSize = (int)(blobSize - offset) };
+    }
+}

@@ -1,0 +1,30 @@
+using Snapshotter.Daemon.Remote;
+using Snapshotter.Estargz;
+using Snapshotter.Oci;
+
+namespace Snapshotter.Daemon.Tests;
+
+public sealed class TailOptionsTests
+{
+    private static Descriptor Layer(Dictionary<string, string>? annotations) => new()
+    {
+        MediaType = MediaTypes.OciLayerGzip,
+        Digest = Digest.Compute("layer"u8),
+        Size = 1_000_000,
+        Annotations = annotations,
+    };
+
+    [Fact]
+    public void A_layer_that_says_where_its_toc_begins_is_opened_with_exactly_its_tail()
+    {
+        var options = EstargzRemoteFileSystem.TailOptions(Layer(new() { [TocOffsetHint.Annotation] = "646032" }));
+        Assert.Equal(353_968, options.TailReadSize);
+    }
+
+    [Fact]
+    public void Without_it_or_with_a_value_outside_the_blob_the_guess_stays()
+    {
+        Assert.Same(EstargzReaderOptions.Default, EstargzRemoteFileSystem.TailOptions(Layer(null)));
+        Assert.Same(EstargzReaderOptions.Default, EstargzRemoteFileSystem.TailOptions(Layer(new() { [TocOffsetHint.Annotation] = "1000000" })));
+    }
+}
