@@ -77,7 +77,7 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         if (_tails?.TryLoad(layerDigest) is { } recorded)
         {
             var blob = OpenBlob(reference, layerDigest, recorded.Size);
-            if (await TryOpenReaderAsync(blob, tocDigest, recorded, cancellationToken).ConfigureAwait(false) is { } reader)
+            if (await TryOpenReaderAsync(blob, tocDigest, recorded, cancellationToken, options: RecordedOptions(recorded)).ConfigureAwait(false) is { } reader)
             {
                 await MountReaderAsync(mountpoint, labels, reference, reader, blob, blob, cancellationToken).ConfigureAwait(false);
                 return;
@@ -172,6 +172,15 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
     /// <summary>Reader options whose first read is exactly the layer's footer and TOC when its descriptor says where the TOC begins (<see cref="TocOffsetHint"/>).</summary>
     internal static EstargzReaderOptions TailOptions(Descriptor layer) =>
         TocOffsetHint.ReaderOptions(layer.Annotation(TocOffsetHint.Annotation), layer.Size);
+
+    /// <summary>
+    /// Reader options whose first read is the recorded tail's last range, so that a restart opens
+    /// the layer from the recording (without the registry) however the tail was read at first.
+    /// </summary>
+    private static EstargzReaderOptions RecordedOptions(RecordedTail tail) =>
+        tail.Ranges.Where(range => range.Offset + range.Bytes.Length == tail.Size).Select(range => (long?)range.Offset).FirstOrDefault() is { } start
+            ? EstargzReaderOptions.Default.FirstReadFrom(start, tail.Size)
+            : EstargzReaderOptions.Default;
 
     private void SaveTail(Digest layer, RecordedTail tail)
     {

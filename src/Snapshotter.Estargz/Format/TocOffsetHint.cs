@@ -31,6 +31,6 @@ public static class TocOffsetHint
         {
             return options;
         }
-        return options with { TailReadSize = (int)(blobSize - offset) };
+        return options.FirstReadFrom(offset, blobSize);
     }
 }

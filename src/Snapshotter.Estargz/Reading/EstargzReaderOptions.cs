@@ -16,4 +16,12 @@ public sealed record EstargzReaderOptions
 
     /// <summary>Largest TOC accepted, compressed or uncompressed; a 40,000-entry TOC is about 15 MiB.</summary>
     public int MaxTocSize { get; init; } = 256 * 1024 * 1024;
+
+    /// <summary>
+    /// These options with a first read of the blob from <paramref name="offset"/> to its end (no
+    /// shorter than the largest footer): where a TOC is known to begin, or the tail an earlier
+    /// opening read. The caller checks that the offset lies inside the blob.
+    /// </summary>
+    public EstargzReaderOptions FirstReadFrom(long offset, long blobSize) =>
+        this with { TailReadSize = (int)Math.Clamp(blobSize - offset - LayerCompression.MaxFooterSize, 0, int.MaxValue) };
 }
