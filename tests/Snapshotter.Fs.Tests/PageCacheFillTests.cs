@@ -22,7 +22,7 @@ public sealed class PageCacheFillTests
         var big = Path.Combine(mounted.Path, "app/big.bin");
 
         Assert.True(File.Exists(big)); // a LOOKUP: the kernel now has the inode
-        await WaitForAsync(() => mounted.Mount.PageCacheFilled == Big.Length, ct);
+        await ChunkReaderTests.WaitUntilAsync(() => mounted.Mount.PageCacheFilled == Big.Length);
         var reads = mounted.Mount.Statistics.ReadRequests;
         Assert.Equal(Big, await File.ReadAllBytesAsync(big, ct));
         Assert.Equal(reads, mounted.Mount.Statistics.ReadRequests);
@@ -66,7 +66,7 @@ public sealed class PageCacheFillTests
         Assert.True(File.Exists(Path.Combine(mounted.Path, "app/big.bin")));
         Assert.True(File.Exists(Path.Combine(mounted.Path, "app/good.txt")));
         // The good file is stored after the broken one: the fill went on past it.
-        await WaitForAsync(() => mounted.Mount.PageCacheFilled >= "good\n".Length, ct);
+        await ChunkReaderTests.WaitUntilAsync(() => mounted.Mount.PageCacheFilled >= "good\n".Length);
         Assert.True(mounted.Mount.PageCacheFilled < Big.Length);
         await Assert.ThrowsAnyAsync<IOException>(() => File.ReadAllBytesAsync(Path.Combine(mounted.Path, "app/big.bin"), ct));
         Assert.Equal("good\n", await File.ReadAllTextAsync(Path.Combine(mounted.Path, "app/good.txt"), ct));
@@ -81,14 +81,5 @@ public sealed class PageCacheFillTests
             new EstargzBuildOptions { ChunkSize = 256 * 1024, CompressionLevel = 1, PrioritizedFiles = ["app/big.bin"] });
         var options = new LayerMountOptions { Prefetch = PrefetchOptions.Default with { FillPageCache = fill } };
         return await MountedLayer.MountAsync(layer, temp.Combine("fs"), options);
-    }
-
-    private static async Task WaitForAsync(Func<bool> condition, CancellationToken cancellationToken)
-    {
-        for (var waited = 0; !condition(); waited += 10)
-        {
-            Assert.True(waited < 30_000, "the condition did not hold within 30 s");
-            await Task.Delay(10, cancellationToken);
-        }
     }
 }

@@ -177,10 +177,17 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
     /// Reader options whose first read is the recorded tail's last range, so that a restart opens
     /// the layer from the recording (without the registry) however the tail was read at first.
     /// </summary>
-    private static EstargzReaderOptions RecordedOptions(RecordedTail tail) =>
-        tail.Ranges.Where(range => range.Offset + range.Bytes.Length == tail.Size).Select(range => (long?)range.Offset).FirstOrDefault() is { } start
-            ? EstargzReaderOptions.Default.FirstReadFrom(start, tail.Size)
-            : EstargzReaderOptions.Default;
+    private static EstargzReaderOptions RecordedOptions(RecordedTail tail)
+    {
+        foreach (var (offset, bytes) in tail.Ranges)
+        {
+            if (offset + bytes.Length == tail.Size)
+            {
+                return EstargzReaderOptions.Default.FirstReadFrom(offset, tail.Size);
+            }
+        }
+        return EstargzReaderOptions.Default;
+    }
 
     private void SaveTail(Digest layer, RecordedTail tail)
     {
