@@ -27,7 +27,8 @@
 # interleaved runs: two layer formats compared under the same conditions), BENCH_SNAPSHOTTER_CONFIG
 # (a TOML file of daemon settings to measure, without [registry]), BENCH_SNAPSHOTTER_BIN (the daemon
 # executable to run instead of the one built here, e.g. a wrapper that sets its environment or
-# priority), BENCH_LABEL (names the result).
+# priority), BENCH_LABEL (names the result), BENCH_NODE_FS (ext4: the default, the node's state on a
+# journaled ext4 of its own, see node_filesystem below; host: in /tmp, on whatever filesystem that is).
 # To compare two results: stargz-bench report A.json B.json -o DIR.
 # Needs root. Everything it creates (namespace, TUN link, qdiscs, processes) goes away on exit.
 set -euo pipefail
@@ -94,13 +95,41 @@ ns_if=sgzb$$n
 subnet=10.213.$(($$ % 250)).
 registry_host=${subnet}2:5000
 work=/tmp/sgzb-$$
+node_image=$out/node-fs.img
+node_loop=
 remove_netns() {
   stop_started
   if [[ -d $work/logs ]]; then rm -rf "$out/logs" && mv "$work/logs" "$out/logs"; fi
+  if [[ -n $node_loop ]]; then
+    umount -l "$work" 2>/dev/null || true # lazily: a FUSE mount a failed run left below it must not keep it
+    losetup -d "$node_loop" 2>/dev/null || true
+    rm -f "$node_image"
+  fi
   rm -rf "$work"
   ip netns del "$ns" 2>/dev/null || true
 }
 trap remove_netns EXIT
+
+# The node's disk: containerd's and the daemon's roots of every run go on a journaled ext4 of
+# their own (8 GiB, a preallocated file behind a direct-I/O loop device), as /var/lib on a node.
+# This VM's root filesystem is an ext4 without a journal, where creating an inode re-checks every
+# recently deleted one of its group (the kernel's recently_deleted(), skipped with a journal): a
+# benchmark that wipes the node between cold runs then makes each run's file creations pay for
+# the previous runs' deletions (the daemon's CPU for the Python image's pull: 1.40-1.45 s there
+# against 1.06-1.23 s on a journaled ext4; docs/benchmarks.md, thirteenth round).
+node_filesystem() {
+  mkdir -p "$work"
+  [[ ${BENCH_NODE_FS:-ext4} == host ]] && return 0
+  [[ ${BENCH_NODE_FS:-ext4} == ext4 ]] || { echo "bench-readiness: BENCH_NODE_FS is ext4 or host, not '$BENCH_NODE_FS'" >&2; exit 2; }
+  rm -f "$node_image"
+  fallocate -l 8G "$node_image"
+  # Inode tables and journal written now: no lazy-init thread writing in the background of the runs.
+  mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0,nodiscard "$node_image"
+  node_loop=$(losetup --find --show --direct-io=on "$node_image")
+  mount "$node_loop" "$work"
+  log "node state on $(findmnt -n -o SOURCE,FSTYPE,OPTIONS "$work")"
+}
+node_filesystem
 ip netns add "$ns"
 artifacts/bin/stargz-bench/stargz-bench link "$host_if" "$ns_if" --delay-ms "$delay_ms" >"$out/link.log" 2>&1 &
 started_pids+=($!)
