@@ -19,7 +19,7 @@ mkdir -p "$work"
 log "building the estargz and stargzctl tools and the stargz-snapshotter daemon"
 publish estargz-tools estargz
 publish_daemon
-publish src/Snapshotter.Cli stargzctl
+publish_native src/Snapshotter.Cli stargzctl
 estargz=$PWD/artifacts/bin/estargz/estargz
 stargzctl=$PWD/artifacts/bin/stargzctl/stargzctl
 

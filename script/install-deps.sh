@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(containerd runc fuse3 attr docker-registry skopeo umoci stargz-snapshotter busybox-static pigz jq curl iproute2 bindfs)
+packages=(containerd runc fuse3 attr docker-registry skopeo umoci stargz-snapshotter busybox-static pigz jq curl iproute2 bindfs clang zlib1g-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

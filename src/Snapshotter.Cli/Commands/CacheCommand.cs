@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Snapshotter.Cache;
 
 namespace Snapshotter.Cli.Commands;
@@ -50,15 +51,8 @@ internal static class CacheCommand
             }
             var collection = await ChunkCache.CollectOnceAsync(options, null, cancellationToken);
             Console.WriteLine(result.GetValue(json)
-                ? JsonSerializer.Serialize(new
-                {
-                    evictedEntries = collection.EntriesEvicted,
-                    freedBytes = collection.BytesFreed,
-                    staleFilesRemoved = collection.StaleFilesRemoved,
-                    entries = collection.Usage.Entries,
-                    diskBytes = collection.Usage.DiskBytes,
-                    milliseconds = (long)collection.Duration.TotalMilliseconds,
-                })
+                ? JsonSerializer.Serialize(new CacheGcSummary(collection.EntriesEvicted, collection.BytesFreed, collection.StaleFilesRemoved,
+                    collection.Usage.Entries, collection.Usage.DiskBytes, (long)collection.Duration.TotalMilliseconds), CliJsonContext.Default.CacheGcSummary)
                 : string.Create(CultureInfo.InvariantCulture,
                     $"evicted {collection.EntriesEvicted} chunks ({collection.BytesFreed} bytes), removed {collection.StaleFilesRemoved} stale files; the cache holds {collection.Usage.Entries} chunks, {collection.Usage.DiskBytes} bytes"));
             return ExitCodes.Success;
@@ -66,3 +60,11 @@ internal static class CacheCommand
         return new Command("cache", "the daemon's chunk cache") { gc };
     }
 }
+
+/// <summary>What <c>cache gc --json</c> prints.</summary>
+internal sealed record CacheGcSummary(int EvictedEntries, long FreedBytes, int StaleFilesRemoved, long Entries, long DiskBytes, long Milliseconds);
+
+/// <summary>Serialization without reflection: <c>stargzctl</c> is compiled ahead of time (native AOT).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(CacheGcSummary))]
+internal sealed partial class CliJsonContext : JsonSerializerContext;

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using Tomlyn;
 using Tomlyn.Model;
+using Tomlyn.Serialization;
 
 namespace Snapshotter.Registry.Hosts;
 
@@ -38,7 +39,7 @@ internal sealed class HostsConfiguration(string? directory, bool plainHttp = fal
         TomlTable table;
         try
         {
-            table = TomlSerializer.Deserialize<TomlTable>(toml) ?? new TomlTable();
+            table = TomlSerializer.Deserialize(toml, HostsTomlContext.Default.TomlTable) ?? new TomlTable();
         }
         catch (TomlException e)
         {
@@ -225,3 +226,7 @@ internal sealed class HostsConfiguration(string? directory, bool plainHttp = fal
         return host == "localhost" || (IPAddress.TryParse(host, out var address) && IPAddress.IsLoopback(address));
     }
 }
+
+/// <summary>The TOML model, deserialized without reflection: <c>stargzctl</c> is compiled ahead of time (native AOT).</summary>
+[TomlSerializable(typeof(TomlTable))]
+internal sealed partial class HostsTomlContext : TomlSerializerContext;
