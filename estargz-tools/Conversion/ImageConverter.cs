@@ -214,6 +214,7 @@ internal sealed class ImageConverter(
             // A hint or zstd:chunked position the source carried described its old blob.
             annotations.Remove(PrefetchHint.Annotation);
             annotations.Remove(TocOffsetHint.Annotation);
+            annotations.Remove(TocOffsetHint.SizeAnnotation);
             annotations.Remove(Annotations.ZstdChunkedChecksum);
             annotations.Remove(Annotations.ZstdChunkedPosition);
             if (result.ZstdChunkedToc is { } toc)
@@ -228,9 +229,11 @@ internal sealed class ImageConverter(
             if (result.TocOffset > 0)
             {
                 annotations[TocOffsetHint.Annotation] = TocOffsetHint.Format(result.TocOffset);
+                annotations[TocOffsetHint.SizeAnnotation] = TocOffsetHint.Format(result.TargetSize);
             }
         }
-        return annotations;
+        // In key order: the manifest's bytes (and digest) must not depend on which keys were replaced.
+        return new Dictionary<string, string>(annotations.OrderBy(a => a.Key, StringComparer.Ordinal), StringComparer.Ordinal);
     }
 
     private bool Wanted(Platform platform) => options.Platforms.Count == 0 || options.Platforms.Any(p => p.Matches(platform));

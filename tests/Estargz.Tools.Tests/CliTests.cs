@@ -60,6 +60,7 @@ public sealed class CliTests
             var blob = await File.ReadAllBytesAsync(Path.Combine(converted, "blobs", "sha256", manifest.Layers[i].Digest.Hex), TestContext.Current.CancellationToken);
             var reader = await Snapshotter.Estargz.EstargzReader.OpenAsync(new Snapshotter.Estargz.MemoryBlobSource(blob), null, cancellationToken: TestContext.Current.CancellationToken);
             Assert.Equal(Snapshotter.Estargz.TocOffsetHint.Format(reader.TocOffset), manifest.Layers[i].Annotation(Snapshotter.Estargz.TocOffsetHint.Annotation));
+            Assert.Equal(manifest.Layers[i].Size, Snapshotter.Estargz.TocOffsetHint.ParseSize(manifest.Layers[i].Annotation(Snapshotter.Estargz.TocOffsetHint.SizeAnnotation)));
         }
 
         // Converting the converted image keeps every layer as it is.

@@ -22,6 +22,9 @@ internal enum RegistryFault
 
     /// <summary>Every request, manifests too, is answered 503: the registry is down.</summary>
     Unavailable,
+
+    /// <summary>Manifest requests are answered 503; blobs are served.</summary>
+    ManifestsUnavailable,
 }
 
 /// <summary>
@@ -107,7 +110,7 @@ internal sealed class FaultyRegistryProxy : IAsyncDisposable
             }
         }
         var isBlobGet = request.Method == "GET" && request.Path.Value!.Contains("/blobs/", StringComparison.Ordinal);
-        if (Fault == RegistryFault.Unavailable)
+        if (Fault == RegistryFault.Unavailable || (Fault == RegistryFault.ManifestsUnavailable && request.Path.Value!.Contains("/manifests/", StringComparison.Ordinal)))
         {
             context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
             return;

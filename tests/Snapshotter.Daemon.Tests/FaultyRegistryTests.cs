@@ -103,6 +103,11 @@ public sealed class FaultyRegistryTests
     /// prefetch hint, as <c>estargz convert</c> writes it.
     /// </summary>
     internal static async Task<IReadOnlyList<(Digest Layer, Digest Toc)>> PushImageAsync(string host, string name, IEnumerable<IEnumerable<(string Path, byte[] Content)>> layers, TempDirectory directory,
+        IReadOnlyList<string>? prioritized = null, bool hints = false) =>
+        (await PushBuiltImageAsync(host, name, layers, directory, prioritized, hints)).Select(b => (b.BlobDigest, b.TocDigest)).ToList();
+
+    /// <summary><see cref="PushImageAsync"/>, giving each layer's build result (its size and TOC offset too).</summary>
+    internal static async Task<IReadOnlyList<EstargzBuildResult>> PushBuiltImageAsync(string host, string name, IEnumerable<IEnumerable<(string Path, byte[] Content)>> layers, TempDirectory directory,
         IReadOnlyList<string>? prioritized = null, bool hints = false)
     {
         using var client = new RegistryClient();
@@ -137,7 +142,7 @@ public sealed class FaultyRegistryTests
             """);
         await client.PushBlobAsync(reference, new Descriptor { MediaType = MediaTypes.OciConfig, Digest = configDigest, Size = config.Length }, () => new MemoryStream(config), cancellationToken: Token);
         await client.PushManifestAsync(reference, MediaTypes.OciManifest, manifest, Token);
-        return built.Select(b => (b.BlobDigest, b.TocDigest)).ToList();
+        return built;
     }
 
     private static string HintAnnotation(EstargzBuildResult layer) => $",\"{PrefetchHint.Annotation}\":\"{PrefetchHint.Format(layer.PrefetchSpans)}\"";

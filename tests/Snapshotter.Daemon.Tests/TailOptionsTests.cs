@@ -28,4 +28,24 @@ public sealed class TailOptionsTests
         Assert.Same(EstargzReaderOptions.Default, EstargzRemoteFileSystem.TailOptions(Layer(null)));
         Assert.Same(EstargzReaderOptions.Default, EstargzRemoteFileSystem.TailOptions(Layer(new() { [TocOffsetHint.Annotation] = "1000000" })));
     }
+
+    [Fact]
+    public void Labels_with_the_blob_size_describe_the_layer_without_its_manifest()
+    {
+        var layer = Digest.Compute("layer"u8);
+        Assert.Null(HintedDescriptor.FromLabels(new Dictionary<string, string> { [TocOffsetHint.Annotation] = "646032" }, layer));
+        Assert.Null(HintedDescriptor.FromLabels(new Dictionary<string, string> { [TocOffsetHint.SizeAnnotation] = "-1" }, layer));
+
+        var described = HintedDescriptor.FromLabels(new Dictionary<string, string>
+        {
+            [TocOffsetHint.SizeAnnotation] = "1000000",
+            [TocOffsetHint.Annotation] = "646032",
+            [PrefetchHint.Annotation] = "0+5000",
+            ["containerd.io/snapshot.ref"] = "sha256:chain",
+        }, layer)!;
+        Assert.Equal((layer, 1_000_000L), (described.Digest, described.Size));
+        Assert.Equal(EstargzReaderOptions.Default.FirstReadFrom(646_032, 1_000_000), EstargzRemoteFileSystem.TailOptions(described));
+        Assert.Equal("0+5000", described.Annotation(PrefetchHint.Annotation));
+        Assert.Null(described.Annotation("containerd.io/snapshot.ref"));
+    }
 }

@@ -61,4 +61,37 @@ public sealed class TocOffsetHintTests
         Assert.Same(limited, TocOffsetHint.ReaderOptions("899", 1000, limited));
         Assert.NotSame(limited, TocOffsetHint.ReaderOptions("900", 1000, limited));
     }
+
+    [Theory]
+    [InlineData("51280210", 51_280_210L)]
+    [InlineData(null, null)]
+    [InlineData("", null)]
+    [InlineData("0", null)]
+    [InlineData("-1", null)]
+    [InlineData(" 12", null)]
+    [InlineData("1e6", null)]
+    [InlineData("99999999999999999999", null)]
+    public void The_blob_size_annotation_is_a_plain_positive_decimal(string? value, long? size)
+    {
+        Assert.Equal(size, TocOffsetHint.ParseSize(value));
+    }
+
+    [Fact]
+    public void The_hints_are_passed_by_containerd_to_the_snapshotter()
+    {
+        // containerd's unpacker copies a layer's annotations with this prefix into its Prepare labels.
+        Assert.All([TocOffsetHint.Annotation, TocOffsetHint.SizeAnnotation, PrefetchHint.Annotation],
+            key => Assert.StartsWith("containerd.io/snapshot/", key, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_longest_prefetch_hint_fits_a_containerd_label_and_keeps_its_front()
+    {
+        var spans = Enumerable.Range(0, PrefetchHint.MaxRanges).Select(i => new BlobSpan(10_000_000_000L + (i * 1_000_000_000L), 999_999_999)).ToList();
+        var text = PrefetchHint.Format(spans);
+        Assert.True(PrefetchHint.Annotation.Length + text.Length <= 4096);
+        Assert.True(PrefetchHint.TryParse(text, long.MaxValue, out var parsed));
+        Assert.Equal(spans.Take(parsed.Count), parsed);
+        Assert.InRange(parsed.Count, 100, PrefetchHint.MaxRanges - 1);
+    }
 }

@@ -100,39 +100,83 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
             return;
         }
 
-        Descriptor descriptor;
         var started = Stopwatch.GetTimestamp();
         // Critical from before the pre-opener starts the other layers' tails, which wait for it.
         using var critical = _tocReads.BeginCritical();
+        // The manifest tells the layer's siblings (opened ahead) and, without hints in the labels, its size.
+        var finding = FindAndPreOpenAsync(reference, layerDigest);
+        var hinted = HintedDescriptor.FromLabels(labels, layerDigest);
+        if (hinted is not null)
+        {
+            // Not awaited unless the hinted tail fails; a failure only means no layer is opened ahead.
+            _ = finding.ContinueWith(t => RemoteLog.PreOpenFailed(_logger, layerDigest.ToString(), "the manifest: " + t.Exception!.GetBaseException().Message),
+                CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        }
+        var descriptor = hinted ?? await LayerFromManifestAsync(finding, reference, layerDigest, cancellationToken).ConfigureAwait(false);
+        var resolved = Stopwatch.GetTimestamp();
+        EstargzReader opened;
+        RegistryLayerBlob fetched;
+        IBlob chunks;
         try
         {
-            (descriptor, var siblings) = await FindLayerAsync(reference, layerDigest, cancellationToken).ConfigureAwait(false);
-            _preOpener.OpenAll(reference, siblings, digest => digest != layerDigest && !IsMounted(digest) && _tails?.Contains(digest) != true);
+            (opened, fetched, chunks) = await OpenFromRegistryAsync(descriptor, tocDigest, critical, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RemoteLayerException e) when (hinted is not null)
+        {
+            // The labels' size did not place the tail: the manifest's descriptor decides.
+            descriptor = await LayerFromManifestAsync(finding, reference, layerDigest, cancellationToken).ConfigureAwait(false);
+            if (descriptor.Size == hinted.Size)
+            {
+                throw;
+            }
+            RemoteLog.HintedSizeWrong(_logger, layerDigest.ToString(), hinted.Size, descriptor.Size, e.Message);
+            (opened, fetched, chunks) = await OpenFromRegistryAsync(descriptor, tocDigest, critical, cancellationToken).ConfigureAwait(false);
+        }
+        RemoteLog.Opened(_logger, layerDigest.ToString(), hinted is null ? Stopwatch.GetElapsedTime(started, resolved).TotalMilliseconds : 0,
+            Stopwatch.GetElapsedTime(resolved).TotalMilliseconds);
+        await MountReaderAsync(mountpoint, labels, reference, opened, fetched, chunks, cancellationToken).ConfigureAwait(false);
+
+        async Task<(EstargzReader, RegistryLayerBlob, IBlob)> OpenFromRegistryAsync(Descriptor layer, Digest toc, IDisposable? criticalTail, CancellationToken token)
+        {
+            var blob = new RegistryLayerBlob(_registry.OpenBlob(reference, layer));
+            using (_tocReads.Begin())
+            {
+                // The hinted prefetch goes on the link once the footer and TOC are in (read through the plain blob).
+                var early = EarlyPrefetch.Start(blob, layer, _mountOptions, _tocReads, _logger);
+                try
+                {
+                    return ((await TryOpenReaderAsync(blob, toc, null, token, criticalTail, TailOptions(layer)).ConfigureAwait(false))!, blob, early);
+                }
+                catch
+                {
+                    EarlyPrefetch.Release(early);
+                    throw;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Resolves the image's manifest (cached for its other layers) and starts opening the layer's
+    /// siblings ahead of their mounts. Runs on its own even when the mount does not wait for it.
+    /// </summary>
+    private async Task<Descriptor> FindAndPreOpenAsync(ImageReference reference, Digest layerDigest)
+    {
+        var (descriptor, siblings) = await FindLayerAsync(reference, layerDigest, CancellationToken.None).ConfigureAwait(false);
+        _preOpener.OpenAll(reference, siblings, digest => digest != layerDigest && !IsMounted(digest) && _tails?.Contains(digest) != true);
+        return descriptor;
+    }
+
+    private static async Task<Descriptor> LayerFromManifestAsync(Task<Descriptor> finding, ImageReference reference, Digest layerDigest, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await finding.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is RegistryException or HttpRequestException or IOException or FormatException or InvalidDataException)
         {
             throw new RemoteLayerException($"layer {layerDigest} of {reference}: {e.Message}", e);
         }
-        var fetched = new RegistryLayerBlob(_registry.OpenBlob(reference, descriptor));
-        var resolved = Stopwatch.GetTimestamp();
-        EstargzReader opened;
-        IBlob chunks;
-        using (_tocReads.Begin())
-        {
-            // The hinted prefetch goes on the link once the footer and TOC are in (read through the plain blob).
-            chunks = EarlyPrefetch.Start(fetched, descriptor, _mountOptions, _tocReads, _logger);
-            try
-            {
-                opened = (await TryOpenReaderAsync(fetched, tocDigest, null, cancellationToken, critical, TailOptions(descriptor)).ConfigureAwait(false))!;
-            }
-            catch
-            {
-                EarlyPrefetch.Release(chunks);
-                throw;
-            }
-        }
-        RemoteLog.Opened(_logger, layerDigest.ToString(), Stopwatch.GetElapsedTime(started, resolved).TotalMilliseconds, Stopwatch.GetElapsedTime(resolved).TotalMilliseconds);
-        await MountReaderAsync(mountpoint, labels, reference, opened, fetched, chunks, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -426,7 +470,10 @@ internal static partial class RemoteLog
     [LoggerMessage(204, LogLevel.Warning, "Unmounted {MountPoint}, kept by the previous process for a snapshot that is gone or could not be restored")]
     public static partial void KeptMountReleased(ILogger logger, string mountPoint);
 
-    [LoggerMessage(208, LogLevel.Debug, "Layer {Layer}: manifest {ResolveMs:F1} ms, footer and TOC {OpenMs:F1} ms")]
+    [LoggerMessage(210, LogLevel.Warning, "Layer {Layer}: its labels give a blob of {Hinted} bytes, its manifest {Actual}; its tail did not open with the labels' size ({Reason}) and is read again")]
+    public static partial void HintedSizeWrong(ILogger logger, string layer, long hinted, long actual, string reason);
+
+    [LoggerMessage(208, LogLevel.Debug, "Layer {Layer}: manifest {ResolveMs:F1} ms (0: its size came with the labels), footer and TOC {OpenMs:F1} ms")]
     public static partial void Opened(ILogger logger, string layer, double resolveMs, double openMs);
 
     [LoggerMessage(207, LogLevel.Debug, "Opening layer {Layer} ahead of its mount failed ({Reason}); its mount opens it again")]

@@ -16,17 +16,21 @@ public readonly record struct BlobSpan(long Offset, long Length)
 /// connection a large TOC takes several round trips); the bytes are verified against the TOC's chunk
 /// digests when it arrives, like any other, so a wrong hint costs transfer, never correctness.
 /// Written by <c>estargz convert</c>/<c>optimize</c> for layers with a prefetch region; readers that
-/// do not know it ignore it.
+/// do not know it ignore it. Its key begins with <c>containerd.io/snapshot/</c>, so containerd passes
+/// it to the snapshotter with the layer's Prepare labels (see <see cref="TocOffsetHint"/>).
 /// </summary>
 public static class PrefetchHint
 {
-    public const string Annotation = "io.github.stargz-dotnet.prefetch-ranges";
+    public const string Annotation = "containerd.io/snapshot/stargz-dotnet/prefetch-ranges";
 
     /// <summary>Unmarked compressed bytes between two prefetched runs that are fetched rather than skipped (as the snapshotter's prefetch does).</summary>
     public const long MergeGap = 64 * 1024;
 
     /// <summary>At most this many ranges are written (the front of the prefetch, read first) or accepted: the value stays a few KB.</summary>
     public const int MaxRanges = 256;
+
+    /// <summary>The longest value written: with its key, within containerd's 4096 bytes for a label, which it must pass as.</summary>
+    public const int MaxLength = 4096 - 64;
 
     /// <summary>
     /// What the prefetch of a layer with this TOC (its TOC member at <paramref name="tocOffset"/>)
@@ -82,12 +86,18 @@ public static class PrefetchHint
         return spans;
     }
 
+    /// <summary>The ranges as the annotation's value: as many from the front as fit <see cref="MaxLength"/>.</summary>
     public static string Format(IReadOnlyList<BlobSpan> spans)
     {
         var text = new StringBuilder();
         foreach (var span in spans)
         {
-            text.Append(text.Length == 0 ? "" : ",").Append(CultureInfo.InvariantCulture, $"{span.Offset}+{span.Length}");
+            var range = string.Create(CultureInfo.InvariantCulture, $"{(text.Length == 0 ? "" : ",")}{span.Offset}+{span.Length}");
+            if (text.Length + range.Length > MaxLength)
+            {
+                break;
+            }
+            text.Append(range);
         }
         return text.ToString();
     }

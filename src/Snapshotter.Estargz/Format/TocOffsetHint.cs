@@ -9,11 +9,21 @@ namespace Snapshotter.Estargz;
 /// fewer bytes and slow-start round trips on a new connection for a small TOC, one request instead
 /// of two for a large one. It only sizes that read: the footer and the TOC digest are checked as
 /// always, so a wrong value costs a second read or spare bytes, never correctness. Written by
-/// <c>estargz convert</c>/<c>optimize</c>; readers that do not know it ignore it.
+/// <c>estargz convert</c>/<c>optimize</c> with <see cref="SizeAnnotation"/>; readers that do not know
+/// them ignore them.
 /// </summary>
+/// <remarks>
+/// Both keys begin with <c>containerd.io/snapshot/</c>, so containerd's unpacker (ctr-remote, CRI,
+/// nerdctl, <c>stargzctl rpull</c>) passes them to the snapshotter as Prepare labels, as it does the
+/// TOC digest: with the blob's size beside the offset, the snapshotter reads the tail at once,
+/// without fetching the image's manifest first to learn the size.
+/// </remarks>
 public static class TocOffsetHint
 {
-    public const string Annotation = "io.github.stargz-dotnet.toc-offset";
+    public const string Annotation = "containerd.io/snapshot/stargz-dotnet/toc-offset";
+
+    /// <summary>The blob's size in decimal, as its descriptor says: what Prepare labels otherwise lack.</summary>
+    public const string SizeAnnotation = "containerd.io/snapshot/stargz-dotnet/blob-size";
 
     public static string Format(long tocOffset) => tocOffset.ToString(CultureInfo.InvariantCulture);
 
@@ -33,4 +43,11 @@ public static class TocOffsetHint
         }
         return options.FirstReadFrom(offset, blobSize);
     }
+
+    /// <summary>
+    /// The blob size in <paramref name="value"/> (<see cref="SizeAnnotation"/>): a plain positive
+    /// decimal, else null.
+    /// </summary>
+    public static long? ParseSize(string? value) =>
+        value is not null && long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var size) && size > 0 ? size : null;
 }

@@ -50,7 +50,7 @@ public sealed record PrefetchOptions
     public TimeSpan Timeout { get; init; } = TimeSpan.Zero;
 
     /// <summary>
-    /// Compressed bytes of a layer's prefetch hint (<c>io.github.stargz-dotnet.prefetch-ranges</c>,
+    /// Compressed bytes of a layer's prefetch hint (<c>containerd.io/snapshot/stargz-dotnet/prefetch-ranges</c>,
     /// written by <c>estargz optimize</c>) fetched into memory while its footer and TOC are still on
     /// their way (<see cref="EarlyPrefetchBlob"/>); the prefetch then reads them from there. 0: hints are ignored.
     /// </summary>
