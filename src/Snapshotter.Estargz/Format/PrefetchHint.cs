@@ -29,7 +29,7 @@ public static class PrefetchHint
     /// <summary>At most this many ranges are written (the front of the prefetch, read first) or accepted: the value stays a few KB.</summary>
     public const int MaxRanges = 256;
 
-    /// <summary>The longest value written: with its key, within containerd's 4096 bytes for a label, which it must pass as.</summary>
+    /// <summary>The longest value written, so that with its key it fits a containerd label (4,096 bytes), as which containerd passes it on.</summary>
     public const int MaxLength = 4096 - 64;
 
     /// <summary>
