@@ -109,7 +109,7 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         if (hinted is not null)
         {
             // Not awaited unless the hinted tail fails; a failure only means no layer is opened ahead.
-            _ = finding.ContinueWith(t => RemoteLog.PreOpenFailed(_logger, layerDigest.ToString(), "the manifest: " + t.Exception!.GetBaseException().Message),
+            _ = finding.ContinueWith(t => RemoteLog.ManifestUnread(_logger, layerDigest.ToString(), t.Exception!.GetBaseException().Message),
                 CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         }
         var descriptor = hinted ?? await LayerFromManifestAsync(finding, reference, layerDigest, cancellationToken).ConfigureAwait(false);
@@ -469,6 +469,9 @@ internal static partial class RemoteLog
 
     [LoggerMessage(204, LogLevel.Warning, "Unmounted {MountPoint}, kept by the previous process for a snapshot that is gone or could not be restored")]
     public static partial void KeptMountReleased(ILogger logger, string mountPoint);
+
+    [LoggerMessage(211, LogLevel.Debug, "Layer {Layer} was opened from its labels, but its image's manifest could not be read ({Reason}); its other layers are not opened ahead")]
+    public static partial void ManifestUnread(ILogger logger, string layer, string reason);
 
     [LoggerMessage(210, LogLevel.Warning, "Layer {Layer}: its labels give a blob of {Hinted} bytes, its manifest {Actual}; its tail did not open with the labels' size ({Reason}) and is read again")]
     public static partial void HintedSizeWrong(ILogger logger, string layer, long hinted, long actual, string reason);
