@@ -119,7 +119,7 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         IBlob chunks;
         try
         {
-            (opened, fetched, chunks) = await OpenFromRegistryAsync(descriptor, tocDigest, critical, cancellationToken).ConfigureAwait(false);
+            (opened, fetched, chunks) = await OpenFromRegistryAsync(descriptor).ConfigureAwait(false);
         }
         catch (RemoteLayerException e) when (hinted is not null)
         {
@@ -130,13 +130,14 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
                 throw;
             }
             RemoteLog.HintedSizeWrong(_logger, layerDigest.ToString(), hinted.Size, descriptor.Size, e.Message);
-            (opened, fetched, chunks) = await OpenFromRegistryAsync(descriptor, tocDigest, critical, cancellationToken).ConfigureAwait(false);
+            (opened, fetched, chunks) = await OpenFromRegistryAsync(descriptor).ConfigureAwait(false);
         }
         RemoteLog.Opened(_logger, layerDigest.ToString(), hinted is null ? Stopwatch.GetElapsedTime(started, resolved).TotalMilliseconds : 0,
             Stopwatch.GetElapsedTime(resolved).TotalMilliseconds);
         await MountReaderAsync(mountpoint, labels, reference, opened, fetched, chunks, cancellationToken).ConfigureAwait(false);
 
-        async Task<(EstargzReader, RegistryLayerBlob, IBlob)> OpenFromRegistryAsync(Descriptor layer, Digest toc, IDisposable? criticalTail, CancellationToken token)
+        // Its tail is the critical read, also when read again (the window ends once, when bytes are in).
+        async Task<(EstargzReader, RegistryLayerBlob, IBlob)> OpenFromRegistryAsync(Descriptor layer)
         {
             var blob = new RegistryLayerBlob(_registry.OpenBlob(reference, layer));
             using (_tocReads.Begin())
@@ -145,7 +146,7 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
                 var early = EarlyPrefetch.Start(blob, layer, _mountOptions, _tocReads, _logger);
                 try
                 {
-                    return ((await TryOpenReaderAsync(blob, toc, null, token, criticalTail, TailOptions(layer)).ConfigureAwait(false))!, blob, early);
+                    return ((await TryOpenReaderAsync(blob, tocDigest, null, cancellationToken, critical, TailOptions(layer)).ConfigureAwait(false))!, blob, early);
                 }
                 catch
                 {

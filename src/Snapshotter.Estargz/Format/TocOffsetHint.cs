@@ -25,7 +25,8 @@ public static class TocOffsetHint
     /// <summary>The blob's size in decimal, as its descriptor says: what Prepare labels otherwise lack.</summary>
     public const string SizeAnnotation = "containerd.io/snapshot/stargz-dotnet/blob-size";
 
-    public static string Format(long tocOffset) => tocOffset.ToString(CultureInfo.InvariantCulture);
+    /// <summary>An offset or size as either annotation's value.</summary>
+    public static string Format(long value) => value.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>
     /// <paramref name="options"/> (default: <see cref="EstargzReaderOptions.Default"/>) with a first
@@ -36,8 +37,7 @@ public static class TocOffsetHint
     public static EstargzReaderOptions ReaderOptions(string? value, long blobSize, EstargzReaderOptions? options = null)
     {
         options ??= EstargzReaderOptions.Default;
-        if (value is null || !long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var offset)
-            || offset <= 0 || offset >= blobSize || blobSize - offset > options.MaxTocSize)
+        if (PositiveDecimal(value) is not { } offset || offset >= blobSize || blobSize - offset > options.MaxTocSize)
         {
             return options;
         }
@@ -48,6 +48,9 @@ public static class TocOffsetHint
     /// The blob size in <paramref name="value"/> (<see cref="SizeAnnotation"/>): a plain positive
     /// decimal, else null.
     /// </summary>
-    public static long? ParseSize(string? value) =>
-        value is not null && long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var size) && size > 0 ? size : null;
+    public static long? ParseSize(string? value) => PositiveDecimal(value);
+
+    /// <summary>Either annotation's value read strictly: digits only, greater than zero; else null.</summary>
+    private static long? PositiveDecimal(string? value) =>
+        value is not null && long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var number) && number > 0 ? number : null;
 }
