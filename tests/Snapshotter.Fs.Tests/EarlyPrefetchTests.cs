@@ -194,6 +194,26 @@ public sealed class EarlyPrefetchTests
     }
 
     [Fact]
+    public async Task A_piece_dropped_while_its_request_runs_keeps_its_buffer_until_the_request_ends()
+    {
+        // The buffers are pooled: one handed back while a response still writes into it would
+        // corrupt whatever rents it next.
+        var blob = new UnstoppableBlob();
+        var early = new EarlyPrefetchBlob(blob, [new BlobSpan(0, 50_000)], FetchOptions.Default, 64 << 20, NullLogger.Instance);
+        var inFlight = await blob.Started.Task.WaitAsync(Token);
+        Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray<byte>(inFlight, out var segment));
+
+        early.Dispose(); // on this thread: a buffer returned here would be the next one this thread rents
+        var rented = Enumerable.Range(0, 8).Select(_ => System.Buffers.ArrayPool<byte>.Shared.Rent(inFlight.Length)).ToList();
+        Assert.DoesNotContain(segment.Array, rented);
+        rented.ForEach(r => System.Buffers.ArrayPool<byte>.Shared.Return(r));
+
+        blob.Finish.SetResult();
+        await early.Fetching.WaitAsync(Token);
+        Assert.Equal(0, early.ServedBytes);
+    }
+
+    [Fact]
     public async Task It_fetches_no_more_than_its_budget_in_pieces_of_the_request_size()
     {
         var blob = new ScriptedBlob(new byte[1 << 20]);
@@ -262,6 +282,25 @@ public sealed class EarlyPrefetchTests
             await content.Chunks.CopyAsync(chunk, 0, result.AsMemory((int)chunk.FileOffset, (int)chunk.Size), file.Path, Token);
         }
         return result;
+    }
+
+    /// <summary>A blob whose one read ignores cancellation: it writes its bytes only once told to, as a response still arriving would.</summary>
+    private sealed class UnstoppableBlob : IBlob
+    {
+        public TaskCompletionSource<Memory<byte>> Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Finish { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Digest Digest { get; } = Digest.Compute([1]);
+
+        public long Size => 100_000;
+
+        public async ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
+        {
+            Started.TrySetResult(destination);
+            await Finish.Task;
+            destination.Span.Fill(0xAB);
+        }
     }
 
     /// <summary>A blob in memory that records its reads, can hold them at a gate and fail the first few.</summary>

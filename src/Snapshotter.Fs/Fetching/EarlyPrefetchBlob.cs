@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.Extensions.Logging;
 using Snapshotter.Estargz;
 using Snapshotter.Oci;
@@ -162,7 +163,7 @@ public sealed class EarlyPrefetchBlob : IBlob, IDisposable
     {
         try
         {
-            if (piece.Buffer is { } buffer)
+            if (piece.BeginFetch() is { } buffer)
             {
                 await _inner.ReadAsync(piece.Offset, buffer, piece.Report, _stop.Token).ConfigureAwait(false);
                 piece.Report(piece.Length);
@@ -178,6 +179,7 @@ public sealed class EarlyPrefetchBlob : IBlob, IDisposable
         }
         finally
         {
+            piece.EndFetch();
             Interlocked.Decrement(ref _inFlight);
             Interlocked.Exchange(ref _pieceDone, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
             slots.Release();
@@ -216,11 +218,20 @@ public sealed class EarlyPrefetchBlob : IBlob, IDisposable
         return [.. pieces];
     }
 
-    /// <summary>One request's bytes as they arrive, with the reads waiting for them.</summary>
+    /// <summary>
+    /// One request's bytes as they arrive, with the reads waiting for them. The buffer is rented when
+    /// the request starts and goes back to the pool once the piece is released (read through or
+    /// dropped) and its request is over, so that nothing writes into or reads from a returned array.
+    /// A layer's hint takes its memory as its requests start and gives it back as the prefetch reads
+    /// it through, rather than all of it (up to hint_max_bytes, 64 MiB) when the mount starts.
+    /// </summary>
     private sealed class Piece(long offset, int length)
     {
         private readonly Lock _lock = new();
         private readonly List<(int Count, TaskCompletionSource Ready)> _waiters = [];
+        private byte[]? _buffer;
+        private bool _fetching;
+        private bool _released;
         private int _filled;
         private int _taken;
 
@@ -230,8 +241,30 @@ public sealed class EarlyPrefetchBlob : IBlob, IDisposable
 
         public long End => Offset + Length;
 
-        /// <summary>The bytes; null once dropped.</summary>
-        public byte[]? Buffer { get; private set; } = new byte[length];
+        /// <summary>The buffer the request fills; null if the piece was dropped before it started.</summary>
+        public Memory<byte>? BeginFetch()
+        {
+            lock (_lock)
+            {
+                if (_released)
+                {
+                    return null;
+                }
+                _buffer = ArrayPool<byte>.Shared.Rent(Length);
+                _fetching = true;
+                return _buffer.AsMemory(0, Length);
+            }
+        }
+
+        /// <summary>The request is over (done, failed or cancelled): nothing writes into the buffer any more.</summary>
+        public void EndFetch()
+        {
+            lock (_lock)
+            {
+                _fetching = false;
+                ReturnIfIdle();
+            }
+        }
 
         public void Report(int filled)
         {
@@ -256,7 +289,8 @@ public sealed class EarlyPrefetchBlob : IBlob, IDisposable
             List<(int, TaskCompletionSource Ready)> waiting;
             lock (_lock)
             {
-                Buffer = null;
+                _released = true;
+                ReturnIfIdle();
                 waiting = [.. _waiters];
                 _waiters.Clear();
             }
@@ -276,14 +310,14 @@ public sealed class EarlyPrefetchBlob : IBlob, IDisposable
                 Task? wait = null;
                 lock (_lock)
                 {
-                    if (Buffer is null)
+                    if (_released)
                     {
                         return done;
                     }
                     var available = Math.Min(_filled - from, destination.Length);
                     if (available > done)
                     {
-                        Buffer.AsSpan(from + done, available - done).CopyTo(destination.Span[done..available]);
+                        _buffer!.AsSpan(from + done, available - done).CopyTo(destination.Span[done..available]);
                         done = available;
                     }
                     else
@@ -307,10 +341,21 @@ public sealed class EarlyPrefetchBlob : IBlob, IDisposable
                 _taken += done;
                 if (_taken >= Length)
                 {
-                    Buffer = null;
+                    _released = true;
+                    ReturnIfIdle();
                 }
             }
             return done;
+        }
+
+        // Called under _lock.
+        private void ReturnIfIdle()
+        {
+            if (_released && !_fetching && _buffer is { } buffer)
+            {
+                _buffer = null;
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
     }
 }
