@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging.Abstractions;
 using Snapshotter.Estargz;
 using Snapshotter.Fs.Fetching;
@@ -201,12 +203,12 @@ public sealed class EarlyPrefetchTests
         var blob = new UnstoppableBlob();
         var early = new EarlyPrefetchBlob(blob, [new BlobSpan(0, 50_000)], FetchOptions.Default, 64 << 20, NullLogger.Instance);
         var inFlight = await blob.Started.Task.WaitAsync(Token);
-        Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray<byte>(inFlight, out var segment));
+        Assert.True(MemoryMarshal.TryGetArray<byte>(inFlight, out var segment));
 
         early.Dispose(); // on this thread: a buffer returned here would be the next one this thread rents
-        var rented = Enumerable.Range(0, 8).Select(_ => System.Buffers.ArrayPool<byte>.Shared.Rent(inFlight.Length)).ToList();
+        var rented = Enumerable.Range(0, 8).Select(_ => ArrayPool<byte>.Shared.Rent(inFlight.Length)).ToList();
         Assert.DoesNotContain(segment.Array, rented);
-        rented.ForEach(r => System.Buffers.ArrayPool<byte>.Shared.Return(r));
+        rented.ForEach(r => ArrayPool<byte>.Shared.Return(r));
 
         blob.Finish.SetResult();
         await early.Fetching.WaitAsync(Token);
