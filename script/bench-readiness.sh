@@ -28,7 +28,8 @@
 # (a TOML file of daemon settings to measure, without [registry]), BENCH_SNAPSHOTTER_BIN (the daemon
 # executable to run instead of the one built here, e.g. a wrapper that sets its environment or
 # priority), BENCH_LABEL (names the result), BENCH_NODE_FS (ext4: the default, the node's state on a
-# journaled ext4 of its own, see node_filesystem below; host: in /tmp, on whatever filesystem that is).
+# journaled ext4 of its own, see node_filesystem below; host: in /tmp, on whatever filesystem that is),
+# BENCH_CONTAINERD_LOG_LEVEL (containerd's log level in each run, warn by default; debug logs its side).
 # To compare two results: stargz-bench report A.json B.json -o DIR.
 # Needs root. Everything it creates (namespace, TUN link, qdiscs, processes) goes away on exit.
 set -euo pipefail
@@ -254,5 +255,6 @@ status=0
 artifacts/bin/stargz-bench/stargz-bench run "${image_args[@]}" "${mode_args[@]}" --hosts-dir "$hosts" \
   --repetitions "$repetitions" --output "$out" --work "$work" \
   --snapshotter-bin ${BENCH_SNAPSHOTTER_BIN:-artifacts/bin/stargz-snapshotter/stargz-snapshotter} \
-  --link-interface "$host_if" --link "$link" --commit "$commit" ${BENCH_LABEL:+--label "$BENCH_LABEL"} || status=$?
+  --link-interface "$host_if" --link "$link" --commit "$commit" ${BENCH_LABEL:+--label "$BENCH_LABEL"} \
+  ${BENCH_CONTAINERD_LOG_LEVEL:+--containerd-log-level "$BENCH_CONTAINERD_LOG_LEVEL"} || status=$?
 exit $status

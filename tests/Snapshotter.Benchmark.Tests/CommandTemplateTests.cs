@@ -63,4 +63,20 @@ public sealed class CommandTemplateTests
         };
         Assert.Contains("mode lazy-optimized needs an image for 'a' (optimized=REF)", settings.Validate());
     }
+
+    [Fact]
+    public void Settings_refuse_a_containerd_log_level_containerd_would_not_take()
+    {
+        var settings = new Running.BenchmarkSettings
+        {
+            Images = [ImageSpec.Parse("name=a,plain=h:1/a:plain,lazy=h:1/a:esgz,url=http://127.0.0.1:1/")],
+            Modes = [PullMode.Lazy()],
+            WorkDirectory = "/tmp/w",
+            HostsDirectory = "/tmp/h",
+            SnapshotterExecutable = "/bin/sh",
+            ContainerdLogLevel = "verbose",
+        };
+        Assert.Contains("containerd log level 'verbose' is not one of trace, debug, info, warn, error, fatal, panic", settings.Validate());
+        Assert.Empty((settings with { ContainerdLogLevel = "debug" }).Validate());
+    }
 }

@@ -26,11 +26,12 @@ internal static class RunCommand
         var label = new Option<string?>("--label") { Description = "names this result in tables and charts (default: the commit)" };
         var commit = new Option<string?>("--commit") { Description = "the commit measured, recorded with the figures" };
         var noDrop = new Option<bool>("--no-drop-caches") { Description = "do not drop the page cache before each run" };
+        var containerdLogLevel = new Option<string>("--containerd-log-level") { Description = "containerd's --log-level in each run (debug shows its side of a pull's gaps)", DefaultValueFactory = _ => "warn" };
         var readyTimeout = new Option<int>("--ready-timeout") { Description = "seconds a container may take to answer 200", DefaultValueFactory = _ => 300 };
         var command = new Command("run", "measure pull, start and readiness of images, cold, full pull on overlayfs vs lazy pull (needs root)")
         {
             images, modes, repetitions, output, work, hosts, plainHttp, snapshotter, snapshotterConfig, lazyPull, fullPull,
-            linkInterface, link, label, commit, noDrop, readyTimeout,
+            linkInterface, link, label, commit, noDrop, readyTimeout, containerdLogLevel,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -47,6 +48,7 @@ internal static class RunCommand
                 HostsDirectory = hostsDirectory,
                 SnapshotterExecutable = Path.GetFullPath(result.GetRequiredValue(snapshotter)),
                 SnapshotterConfig = result.GetValue(snapshotterConfig) is { } config ? Path.GetFullPath(config) : null,
+                ContainerdLogLevel = result.GetRequiredValue(containerdLogLevel),
                 DropCaches = !result.GetValue(noDrop),
                 LinkInterface = result.GetValue(linkInterface),
                 ReadyTimeout = TimeSpan.FromSeconds(result.GetValue(readyTimeout)),

@@ -24,6 +24,9 @@ internal sealed record BenchmarkSettings
 
     public string Containerd { get; init; } = "containerd";
 
+    /// <summary>containerd's <c>--log-level</c>: trace, debug, info, warn, error, fatal or panic.</summary>
+    public string ContainerdLogLevel { get; init; } = "warn";
+
     public string Ctr { get; init; } = "ctr";
 
     public bool DropCaches { get; init; } = true;
@@ -62,6 +65,10 @@ internal sealed record BenchmarkSettings
         if (SnapshotterConfig is not null && !File.Exists(SnapshotterConfig))
         {
             yield return $"snapshotter config '{SnapshotterConfig}' not found";
+        }
+        if (ContainerdLogLevel is not ("trace" or "debug" or "info" or "warn" or "error" or "fatal" or "panic"))
+        {
+            yield return $"containerd log level '{ContainerdLogLevel}' is not one of trace, debug, info, warn, error, fatal, panic";
         }
         if (LinkInterface is not null && !Directory.Exists($"/sys/class/net/{LinkInterface}"))
         {

@@ -97,7 +97,7 @@ internal sealed class ColdEnvironment : IAsyncDisposable
               address = "{SnapshotterAddress}"
 
             """, cancellationToken);
-        var containerd = Start([settings.Containerd, "--config", config, "--log-level", "warn"], logPath);
+        var containerd = Start([settings.Containerd, "--config", config, "--log-level", settings.ContainerdLogLevel], logPath);
         await containerd.WaitUntilAsync(async token => await AcceptsAsync(ContainerdAddress) &&
             (await ExternalCommand.RunAsync([settings.Ctr, "--address", ContainerdAddress, "version"], TimeSpan.FromSeconds(20), token)).ExitCode == 0,
             TimeSpan.FromSeconds(60), cancellationToken);
