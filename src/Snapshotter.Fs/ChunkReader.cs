@@ -38,6 +38,7 @@ internal sealed class ChunkReader
     private readonly Dictionary<Digest, Fetch> _inFlight = [];
     private readonly long[] _localMembers;
     private int _readAheads;
+    private int _readersWaiting; // reads waiting for a chunk another fetch brings: see InBackground
     private TaskCompletionSource _registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public ChunkReader(EstargzReader reader, IBlob blob, IChunkStore store, MemberTable members, LayerStatistics statistics, FetchOptions options, FetchGate gate, ILogger logger)
@@ -150,6 +151,11 @@ internal sealed class ChunkReader
                 break;
             }
         }
+        var joined = onDemand is null;
+        if (joined)
+        {
+            Interlocked.Increment(ref _readersWaiting);
+        }
         try
         {
             if (readAhead is not null)
@@ -175,6 +181,10 @@ internal sealed class ChunkReader
         }
         finally
         {
+            if (joined)
+            {
+                Interlocked.Decrement(ref _readersWaiting);
+            }
             Release(fetch);
         }
     }
@@ -402,7 +412,12 @@ internal sealed class ChunkReader
                     await read.ConfigureAwait(false); // it ended first: it failed, and this throws
                 }
                 var memberBytes = compressed.AsMemory(memberStart, memberLength);
-                if (!await CompleteChunkAsync(chunk, fetch, memberBytes, shared.Inflate(member, memberBytes.Span), kind).ConfigureAwait(false))
+                ValueTask<bool> completing;
+                using (IdleCpu.Enter(InBackground(kind)))
+                {
+                    completing = CompleteChunkAsync(chunk, fetch, memberBytes, shared.Inflate(member, memberBytes.Span), kind);
+                }
+                if (!await completing.ConfigureAwait(false))
                 {
                     failed.Add(member);
                 }
@@ -441,6 +456,10 @@ internal sealed class ChunkReader
             ArrayPool<byte>.Shared.Return(compressed);
         }
     }
+
+    /// <summary>Whether a chunk's work may wait for idle CPU: prefetch and background fetch, while no container's read waits for this layer's fetches.</summary>
+    private bool InBackground(FetchKind kind) =>
+        _options.IdlePriority && kind is FetchKind.Prefetch or FetchKind.Background && Volatile.Read(ref _readersWaiting) == 0;
 
     private async Task ReadBlobAsync(long offset, Memory<byte> destination, Arrival arrival, CancellationToken cancellationToken) =>
         await _blob.ReadAsync(offset, destination, arrival.Report, cancellationToken).ConfigureAwait(false);

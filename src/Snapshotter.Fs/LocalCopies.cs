@@ -86,8 +86,14 @@ internal sealed class LocalCopies : IDisposable
         _writing = done.Task;
         var copier = new Thread(() =>
         {
-            LowerOwnPriority();
-            WriteAll(prefetched, _stop.Token);
+            // The copies are a shortcut, so they take only CPU nobody else wants. At normal priority, on
+            // two cores, the copier slowed the pull's other mounts and the container's start more than it
+            // sped up its imports: the benchmark's Python image was ready 2.69 s after the pull began with
+            // copies against 2.43 s without; at nice 19, 2.52 against 2.45 s (docs/benchmarks.md, tenth round).
+            using (IdleCpu.Enter(true))
+            {
+                WriteAll(prefetched, _stop.Token);
+            }
             done.TrySetResult();
         })
         {
@@ -95,23 +101,6 @@ internal sealed class LocalCopies : IDisposable
             Name = "local-copies",
         };
         copier.Start();
-    }
-
-    /// <summary>
-    /// The copies are a shortcut, so they take only CPU nobody else wants: the copier's thread runs
-    /// under SCHED_IDLE. At normal priority, on two cores, it slowed the mounts of the pull's other
-    /// layers and the container's start more than it sped up its imports: the benchmark's Python
-    /// image was ready 2.69 s after the pull began with copies against 2.43 s without (medians of
-    /// 12); at nice 19, 2.52 against 2.45 s (medians of 18; docs/benchmarks.md, tenth round).
-    /// SCHED_IDLE rather than nice: with SCHED_RESET_ON_FORK, a pool thread the runtime happens to
-    /// start from this thread does not inherit it, where a nice value would be inherited.
-    /// </summary>
-    private void LowerOwnPriority()
-    {
-        if (Libc.SchedSetscheduler(0, Libc.SCHED_IDLE | Libc.SCHED_RESET_ON_FORK, 0) != 0)
-        {
-            Log.LocalCopiesPriorityUnchanged(_logger, _content.LayerDigest, Marshal.GetLastPInvokeError());
-        }
     }
 
     /// <summary>The root's xattrs but the opaque marker, which on the copies would hide every layer below.</summary>

@@ -35,6 +35,7 @@ public sealed class ConfigTests
             max_request_bytes = 1048576
             prefetch_requests = 2
             timeout_seconds = 5
+            idle_priority = false
 
             [prefetch]
             enable = false
@@ -88,7 +89,7 @@ public sealed class ConfigTests
                 MaxRetries = 2,
                 MaxConcurrentRequestsPerHost = 4,
             },
-            Fetch = new Fs.FetchOptions { ReadAheadBytes = 0, MaxRequestBytes = 1 << 20, PrefetchRequests = 2, Timeout = TimeSpan.FromSeconds(5) },
+            Fetch = new Fs.FetchOptions { ReadAheadBytes = 0, MaxRequestBytes = 1 << 20, PrefetchRequests = 2, Timeout = TimeSpan.FromSeconds(5), IdlePriority = false },
             Prefetch = new Fs.PrefetchOptions { Enabled = false, SizeWithoutLandmark = 10 << 20, Timeout = TimeSpan.FromSeconds(3), HintMaxBytes = 0, LocalCopies = false },
             BackgroundFetch = new Fs.BackgroundFetchOptions { Enabled = false, BytesPerSecond = 1000, Layers = 3, RetryDelay = TimeSpan.FromSeconds(4), RequestBytes = 131072, QuietPeriod = TimeSpan.FromSeconds(0.5), QuietPeriodAfterPrefetch = TimeSpan.FromSeconds(7) },
             Metrics = new MetricsConfig { Address = "127.0.0.1:9880" },

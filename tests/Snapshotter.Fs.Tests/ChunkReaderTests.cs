@@ -128,15 +128,73 @@ public sealed class ChunkReaderTests
         await fixture.Chunks.CopyAsync(read.Chunks[0], 0, new byte[1], "f0", TestContext.Current.CancellationToken);
         await fixture.Chunks.FetchMembersAsync(0, fixture.Tree.Members.Count, FetchKind.Prefetch, 1, long.MaxValue, null, TestContext.Current.CancellationToken);
 
-        Assert.Equal([(read.Chunks[0].Digest, true)], store!.Offered.Where(o => o.ReadSoon));
+        Assert.Equal([read.Chunks[0].Digest], store!.Offered.Where(o => o.ReadSoon).Select(o => o.Chunk));
         Assert.Equal(3, store.Offered.Count(o => !o.ReadSoon));
         Assert.True(fixture.Store.Contains(read.Chunks[0].Digest)); // memory is that store's only tier: it keeps both
     }
 
-    /// <summary>Records what the reader offers, and passes it on.</summary>
+    [Fact]
+    public async Task Prefetched_chunks_are_worked_on_under_SCHED_IDLE_unless_a_read_waits_for_the_layer()
+    {
+        Requirements.Root();
+        using var temp = new TempDirectory("fs-chunks");
+        var tar = new TarBuilder();
+        for (var i = 0; i < 6; i++)
+        {
+            tar.File($"f{i}", SampleLayers.Pattern(50_000, i));
+        }
+        var layer = await TestLayers.BuildAsync(tar.Build(), temp.Combine("layer.esgz"), new EstargzBuildOptions { CompressionLevel = 1 });
+        var token = TestContext.Current.CancellationToken;
+
+        // Nobody waits: a container's read of f0 at normal priority, the prefetch of the rest idle.
+        RecordingStore? quiet = null;
+        using (var fixture = await ReaderFixture.OpenAsync(layer, 16 << 20, NoReadAhead, storeOver: memory => quiet = new RecordingStore(memory)))
+        {
+            await fixture.Chunks.CopyAsync(fixture.Tree.Root.FindChild("f0"u8)!.Chunks[0], 0, new byte[1], "f0", token);
+            await fixture.Chunks.FetchMembersAsync(0, fixture.Tree.Members.Count, FetchKind.Prefetch, 1, long.MaxValue, null, token);
+        }
+        Assert.False(quiet!.Offered.Single(o => o.ReadSoon).Idle);
+        Assert.True(quiet.Offered.Count(o => !o.ReadSoon) >= 5); // f1-f5, and the landmark if the layer has one
+        Assert.All(quiet.Offered.Where(o => !o.ReadSoon), o => Assert.True(o.Idle));
+
+        // A container's read joins the prefetch's request before its bytes arrive: nothing idles.
+        RecordingStore? joined = null;
+        using (var fixture = await ReaderFixture.OpenAsync(layer, 16 << 20, NoReadAhead, storeOver: memory => joined = new RecordingStore(memory)))
+        {
+            fixture.Blob.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var readsBefore = fixture.Blob.Reads;
+            var prefetch = fixture.Chunks.FetchMembersAsync(0, fixture.Tree.Members.Count, FetchKind.Prefetch, 1, long.MaxValue, null, token);
+            await WaitUntilAsync(() => fixture.Blob.Reads > readsBefore);
+            var read = fixture.Chunks.CopyAsync(fixture.Tree.Root.FindChild("f5"u8)!.Chunks[0], 0, new byte[1], "f5", token).AsTask();
+            fixture.Blob.Gate.SetResult();
+            await Task.WhenAll(prefetch, read);
+            Assert.Equal(readsBefore + 1, fixture.Blob.Reads); // the read fetched nothing of its own
+        }
+        Assert.True(joined!.Offered.Count >= 6);
+        Assert.All(joined.Offered, o => Assert.False(o.Idle));
+        Assert.False(IdleCpu.CurrentThreadIsIdle);
+    }
+
+    [Fact]
+    public async Task Prefetched_chunks_keep_normal_priority_when_idle_priority_is_off()
+    {
+        Requirements.Root();
+        using var temp = new TempDirectory("fs-chunks");
+        var layer = await TestLayers.BuildAsync(new TarBuilder().File("f", SampleLayers.Pattern(50_000, 1)).Build(), temp.Combine("layer.esgz"),
+            new EstargzBuildOptions { CompressionLevel = 1 });
+        RecordingStore? store = null;
+        using var fixture = await ReaderFixture.OpenAsync(layer, 16 << 20, NoReadAhead with { IdlePriority = false }, storeOver: memory => store = new RecordingStore(memory));
+
+        await fixture.Chunks.FetchMembersAsync(0, fixture.Tree.Members.Count, FetchKind.Prefetch, 1, long.MaxValue, null, TestContext.Current.CancellationToken);
+
+        Assert.NotEmpty(store!.Offered);
+        Assert.All(store.Offered, o => Assert.False(o.Idle));
+    }
+
+    /// <summary>Records what the reader offers, and under which policy its thread ran then, and passes it on.</summary>
     private sealed class RecordingStore(IChunkStore inner) : IChunkStore
     {
-        public List<(Digest Chunk, bool ReadSoon)> Offered { get; } = [];
+        public List<(Digest Chunk, bool ReadSoon, bool Idle)> Offered { get; } = [];
 
         public bool TryCopy(Digest chunk, int offset, Span<byte> destination) => inner.TryCopy(chunk, offset, destination);
 
@@ -149,7 +207,7 @@ public sealed class ChunkReaderTests
         {
             lock (Offered)
             {
-                Offered.Add((chunk, readSoon));
+                Offered.Add((chunk, readSoon, IdleCpu.CurrentThreadIsIdle));
             }
             return inner.AddAsync(chunk, data, readSoon, cancellationToken);
         }

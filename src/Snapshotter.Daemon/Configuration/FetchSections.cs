@@ -18,6 +18,7 @@ internal static class FetchSections
                 "max_request_bytes" => options with { MaxRequestBytes = values.Integer(key, value, 64 * 1024) },
                 "prefetch_requests" => options with { PrefetchRequests = (int)Math.Min(values.Integer(key, value, 1), 64) },
                 "timeout_seconds" => options with { Timeout = Positive(values, key, value) },
+                "idle_priority" => options with { IdlePriority = values.Flag(key, value) },
                 _ => throw values.Unknown(key),
             };
         }

@@ -21,6 +21,14 @@ public sealed record FetchOptions
     /// <summary>How long an on-demand fetch may take, registry retries included, before the read fails with EIO.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Whether prefetched and background-fetched chunks are decompressed, verified and stored on
+    /// threads under SCHED_IDLE (<see cref="IdleCpu"/>), so that containers, the daemon's own
+    /// on-demand reads and its gRPC calls come first; a layer's prefetch runs at normal priority
+    /// while a container's read waits for one of its chunks.
+    /// </summary>
+    public bool IdlePriority { get; init; } = true;
+
     internal void Validate()
     {
         if (ReadAheadBytes < 0 || MaxRequestBytes < 1 || PrefetchRequests < 1 || Timeout <= TimeSpan.Zero)

@@ -31,12 +31,17 @@ internal static partial class Libc
     [LibraryImport(Lib, EntryPoint = "lsetxattr", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Lsetxattr(string path, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, nuint size, int flags);
 
+    public const int SCHED_OTHER = 0;
     public const int SCHED_IDLE = 5;
     public const int SCHED_RESET_ON_FORK = 0x40000000;
 
     /// <summary>Linux scheduling policies are per thread: 0 as the id means the calling thread.</summary>
     [LibraryImport(Lib, EntryPoint = "sched_setscheduler", SetLastError = true)]
     public static partial int SchedSetscheduler(int threadId, int policy, in int priority);
+
+    /// <summary>The calling thread's policy (with <see cref="SCHED_RESET_ON_FORK"/> if set) when <paramref name="threadId"/> is 0.</summary>
+    [LibraryImport(Lib, EntryPoint = "sched_getscheduler", SetLastError = true)]
+    public static partial int SchedGetscheduler(int threadId);
 
     [LibraryImport(Lib, EntryPoint = "renameat2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Renameat2(int oldDirectoryFd, string oldPath, int newDirectoryFd, string newPath, uint flags);
