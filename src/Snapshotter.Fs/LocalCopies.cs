@@ -90,10 +90,11 @@ internal sealed class LocalCopies : IDisposable
             // two cores, the copier slowed the pull's other mounts and the container's start more than it
             // sped up its imports: the benchmark's Python image was ready 2.69 s after the pull began with
             // copies against 2.43 s without; at nice 19, 2.52 against 2.45 s (docs/benchmarks.md, tenth round).
-            using (IdleCpu.Enter(true))
+            if (!IdleCpu.LowerForGood())
             {
-                WriteAll(prefetched, _stop.Token);
+                Log.LocalCopiesPriorityUnchanged(_logger, _content.LayerDigest, Marshal.GetLastPInvokeError());
             }
+            WriteAll(prefetched, _stop.Token);
             done.TrySetResult();
         })
         {

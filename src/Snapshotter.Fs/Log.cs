@@ -68,6 +68,9 @@ internal static partial class Log
     [LoggerMessage(19, LogLevel.Warning, "Layer {Layer}: local copies in {Directory} stopped; the mount serves the rest")]
     public static partial void LocalCopiesFailed(ILogger logger, Digest layer, string directory, Exception exception);
 
+    [LoggerMessage(36, LogLevel.Debug, "Layer {Layer}: the local copier's thread kept its scheduling policy (sched_setscheduler errno {Errno}); it copies at normal priority")]
+    public static partial void LocalCopiesPriorityUnchanged(ILogger logger, Digest layer, int errno);
+
     [LoggerMessage(37, LogLevel.Warning, "Layer {Layer}: storing prefetched pages in the page cache stopped; READs serve them")]
     public static partial void PageCacheFillFailed(ILogger logger, Digest layer, Exception exception);
 

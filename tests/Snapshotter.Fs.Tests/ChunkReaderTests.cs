@@ -137,6 +137,7 @@ public sealed class ChunkReaderTests
     public async Task Prefetched_chunks_are_worked_on_under_SCHED_IDLE_unless_a_read_waits_for_the_layer()
     {
         Requirements.Root();
+        Requirements.SysNice();
         using var temp = new TempDirectory("fs-chunks");
         var tar = new TarBuilder();
         for (var i = 0; i < 6; i++)

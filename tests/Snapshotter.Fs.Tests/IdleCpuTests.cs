@@ -17,6 +17,7 @@ public sealed class IdleCpuTests
     public void A_scope_lowers_the_calling_thread_and_puts_its_policy_back()
     {
         Requirements.Root();
+        Requirements.SysNice();
         Assert.False(IdleCpu.CurrentThreadIsIdle);
         using (IdleCpu.Enter(true))
         {
@@ -38,6 +39,7 @@ public sealed class IdleCpuTests
     public async Task Threads_started_from_a_scope_do_not_inherit_it()
     {
         Requirements.Root();
+        Requirements.SysNice();
         var token = TestContext.Current.CancellationToken;
         ThreadPool.GetMinThreads(out var minWorkers, out var minIo);
         ThreadPool.SetMinThreads(ThreadPool.ThreadCount + 16, minIo); // so the pool starts threads at once, from the thread that queues

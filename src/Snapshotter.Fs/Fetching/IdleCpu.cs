@@ -12,13 +12,15 @@ namespace Snapshotter.Fs;
 /// <remarks>
 /// Only around code that does not await on another thread: the scope ends on the thread that
 /// entered it. Threads the runtime starts meanwhile (the thread pool's included) do not inherit
-/// the policy (IdleCpuTests checks it). Only for root (the daemon always is): an unprivileged
-/// thread may not leave SCHED_IDLE again.
+/// the policy (IdleCpuTests checks it). Only with CAP_SYS_NICE, which a thread needs to leave
+/// SCHED_IDLE again: root in a container without it (Docker's default capabilities) gets no
+/// scopes rather than pool threads stuck idle.
 /// </remarks>
 internal readonly struct IdleCpu : IDisposable
 {
     private const int SCHED_BATCH = 3;
-    private static readonly bool Permitted = Environment.IsPrivilegedProcess;
+    private const int CAP_SYS_NICE = 23;
+    private static bool s_permitted = HasCapability(CAP_SYS_NICE);
     private readonly bool _lowered;
     private readonly int _policy;
 
@@ -27,6 +29,9 @@ internal readonly struct IdleCpu : IDisposable
         _lowered = true;
         _policy = policy;
     }
+
+    /// <summary>Whether scopes lower threads in this process (it holds CAP_SYS_NICE).</summary>
+    internal static bool Available => Volatile.Read(ref s_permitted);
 
     /// <summary>Whether the calling thread runs under SCHED_IDLE now.</summary>
     internal static bool CurrentThreadIsIdle => IsIdle(0);
@@ -38,7 +43,7 @@ internal readonly struct IdleCpu : IDisposable
     /// </summary>
     public static IdleCpu Enter(bool lower)
     {
-        if (!lower || !Permitted)
+        if (!lower || !Volatile.Read(ref s_permitted))
         {
             return default;
         }
@@ -53,10 +58,36 @@ internal readonly struct IdleCpu : IDisposable
 
     public void Dispose()
     {
-        if (_lowered)
+        if (_lowered && Libc.SchedSetscheduler(0, _policy, 0) != 0)
         {
-            _ = Libc.SchedSetscheduler(0, _policy, 0);
+            Volatile.Write(ref s_permitted, false); // not expected with the capability; no more scopes then
         }
+    }
+
+    /// <summary>
+    /// Lowers the calling thread for the rest of its life, which needs no capability: for a thread
+    /// of its own that ends with its work (the local copier). False if the policy stayed.
+    /// </summary>
+    public static bool LowerForGood() => Libc.SchedSetscheduler(0, Libc.SCHED_IDLE, 0) == 0;
+
+    /// <summary>Whether the effective capability set (<c>CapEff</c> in /proc/self/status) holds <paramref name="capability"/>.</summary>
+    private static bool HasCapability(int capability)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+            {
+                if (line.StartsWith("CapEff:", StringComparison.Ordinal))
+                {
+                    return ulong.TryParse(line.AsSpan(7).Trim(), System.Globalization.NumberStyles.HexNumber, null, out var set)
+                        && (set & (1UL << capability)) != 0;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+        return false;
     }
 
     /// <summary>Whether thread <paramref name="threadId"/> (0: the calling one) runs under SCHED_IDLE.</summary>
