@@ -69,6 +69,23 @@ public sealed class TocJsonTests
     }
 
     [Theory]
+    [InlineData("2023-07-14T09:08:07Z", "2023-07-14T09:08:07.0000000+00:00")] // the Go writer's form, the fast path
+    [InlineData("2024-02-29T23:59:59Z", "2024-02-29T23:59:59.0000000+00:00")]
+    [InlineData("2023-07-14T09:08:07.5Z", "2023-07-14T09:08:07.5000000+00:00")] // other forms: the general parser
+    [InlineData("2023-07-14T11:08:07+02:00", "2023-07-14T09:08:07.0000000+00:00")]
+    [InlineData("2023-02-30T00:00:00Z", null)] // no such day
+    [InlineData("2023-07-14T24:00:00Z", null)]
+    [InlineData("2023-07-1xT09:08:07Z", null)]
+    [InlineData("yesterday", null)]
+    [InlineData("", null)]
+    public void Modification_times_parse_as_Go_writes_them_and_anything_else_as_before(string text, string? expected)
+    {
+        var entry = new TocEntry { Name = "f", ModTime = text };
+
+        Assert.Equal(expected, entry.ModificationTime?.ToString("o", System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Theory]
     [InlineData("not json")]
     [InlineData("{\"version\": 1, \"entries\": [")]
     [InlineData("{\"version\": \"one\", \"entries\": []}")]

@@ -114,10 +114,46 @@ public sealed class TocEntry
     /// <summary>The parsed <see cref="ModTime"/>, or null when absent or unparsable (Go ignores bad values too).</summary>
     [JsonIgnore]
     public DateTimeOffset? ModificationTime =>
-        ModTime is { Length: > 0 } text &&
-        DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var value)
-            ? value
-            : null;
+        ModTime is not { Length: > 0 } text ? null
+        : TryParseGoUtc(text, out var exact) ? exact
+        : DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var value) ? value
+        : null;
+
+    /// <summary>
+    /// The form the Go writer (and ours) always produces, <c>2006-01-02T15:04:05Z</c>, parsed digit by
+    /// digit: the general parser took a tenth of building a mounted layer's tree.
+    /// </summary>
+    private static bool TryParseGoUtc(string text, out DateTimeOffset value)
+    {
+        value = default;
+        if (text.Length != 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' || text[16] != ':' || text[19] != 'Z')
+        {
+            return false;
+        }
+        int Digits(int at, int count)
+        {
+            var number = 0;
+            for (var i = at; i < at + count; i++)
+            {
+                var digit = text[i] - '0';
+                if ((uint)digit > 9)
+                {
+                    return -1;
+                }
+                number = (number * 10) + digit;
+            }
+            return number;
+        }
+        var (year, month, day) = (Digits(0, 4), Digits(5, 2), Digits(8, 2));
+        var (hour, minute, second) = (Digits(11, 2), Digits(14, 2), Digits(17, 2));
+        if (year < 1 || month is < 1 or > 12 || day < 1 || day > DateTime.DaysInMonth(year, month)
+            || hour is < 0 or > 23 || minute is < 0 or > 59 || second is < 0 or > 59)
+        {
+            return false; // the general parser decides (and refuses what is not a time)
+        }
+        value = new DateTimeOffset(year, month, day, hour, minute, second, TimeSpan.Zero);
+        return true;
+    }
 
     /// <summary>Formats a time the way the Go writer does: UTC, rounded to whole seconds; null for the Unix epoch.</summary>
     public static string? FormatModTime(DateTimeOffset time)

@@ -56,30 +56,39 @@ internal sealed class MemberTable
 
     public static MemberTable Build(IEnumerable<Node> files)
     {
-        var byOffset = new SortedDictionary<long, (long Length, List<MemberChunk> Chunks)>();
+        // Sorted once by offset (ties in the order the chunks came), then grouped: a tree keyed by
+        // offset took half of building a mounted layer's tree.
+        var all = new List<(long Offset, int Order, long Length, MemberChunk Chunk)>();
         foreach (var file in files)
         {
             foreach (var chunk in file.Chunks)
             {
-                if (!byOffset.TryGetValue(chunk.CompressedOffset, out var member))
-                {
-                    member = (chunk.CompressedLength, []);
-                }
-                member.Chunks.Add(new MemberChunk(chunk, file.Path));
-                byOffset[chunk.CompressedOffset] = (Math.Max(member.Length, chunk.CompressedLength), member.Chunks);
+                all.Add((chunk.CompressedOffset, all.Count, chunk.CompressedLength, new MemberChunk(chunk, file.Path)));
             }
         }
-        var offsets = new long[byOffset.Count];
-        var lengths = new long[byOffset.Count];
-        var chunks = new MemberChunk[byOffset.Count][];
-        var i = 0;
-        foreach (var (offset, member) in byOffset)
+        all.Sort(static (a, b) => a.Offset != b.Offset ? a.Offset.CompareTo(b.Offset) : a.Order.CompareTo(b.Order));
+        var offsets = new List<long>();
+        var lengths = new List<long>();
+        var chunks = new List<MemberChunk[]>();
+        for (var start = 0; start < all.Count;)
         {
-            offsets[i] = offset;
-            lengths[i] = member.Length;
-            chunks[i] = [.. member.Chunks];
-            i++;
+            var end = start;
+            long length = 0;
+            while (end < all.Count && all[end].Offset == all[start].Offset)
+            {
+                length = Math.Max(length, all[end].Length);
+                end++;
+            }
+            var members = new MemberChunk[end - start];
+            for (var i = start; i < end; i++)
+            {
+                members[i - start] = all[i].Chunk;
+            }
+            offsets.Add(all[start].Offset);
+            lengths.Add(length);
+            chunks.Add(members);
+            start = end;
         }
-        return new MemberTable(offsets, lengths, chunks);
+        return new MemberTable([.. offsets], [.. lengths], [.. chunks]);
     }
 }
