@@ -57,7 +57,7 @@ internal sealed class MemberTable
     public static MemberTable Build(IEnumerable<Node> files)
     {
         // Sorted once by offset (ties in the order the chunks came), then grouped: a tree keyed by
-        // offset took half of building a mounted layer's tree.
+        // offset took about a third of building a mounted layer's tree.
         var all = new List<(long Offset, int Order, long Length, MemberChunk Chunk)>();
         foreach (var file in files)
         {
