@@ -136,8 +136,7 @@ public sealed class ChunkReaderTests
     [Fact]
     public async Task Prefetched_chunks_are_worked_on_under_SCHED_IDLE_unless_a_read_waits_for_the_layer()
     {
-        Requirements.Root();
-        Requirements.SysNice();
+        IdleCpuTests.RequireSysNice();
         using var temp = new TempDirectory("fs-chunks");
         var tar = new TarBuilder();
         for (var i = 0; i < 6; i++)

@@ -18,7 +18,6 @@ namespace Snapshotter.Fs;
 /// </remarks>
 internal readonly struct IdleCpu : IDisposable
 {
-    private const int SCHED_BATCH = 3;
     private const int CAP_SYS_NICE = 23;
     private static bool s_permitted = HasCapability(CAP_SYS_NICE);
     private readonly bool _lowered;
@@ -34,7 +33,8 @@ internal readonly struct IdleCpu : IDisposable
     internal static bool Available => Volatile.Read(ref s_permitted);
 
     /// <summary>Whether the calling thread runs under SCHED_IDLE now.</summary>
-    internal static bool CurrentThreadIsIdle => IsIdle(0);
+    internal static bool CurrentThreadIsIdle => Libc.SchedGetscheduler(0) is var policy && policy >= 0
+        && (policy & ~Libc.SCHED_RESET_ON_FORK) == Libc.SCHED_IDLE;
 
     /// <summary>
     /// Lowers the calling thread when <paramref name="lower"/> holds and it may: from SCHED_OTHER or
@@ -48,7 +48,7 @@ internal readonly struct IdleCpu : IDisposable
             return default;
         }
         var policy = Libc.SchedGetscheduler(0);
-        if ((policy & ~Libc.SCHED_RESET_ON_FORK) is not (Libc.SCHED_OTHER or SCHED_BATCH)
+        if ((policy & ~Libc.SCHED_RESET_ON_FORK) is not (Libc.SCHED_OTHER or Libc.SCHED_BATCH)
             || Libc.SchedSetscheduler(0, Libc.SCHED_IDLE, 0) != 0)
         {
             return default;
@@ -89,8 +89,4 @@ internal readonly struct IdleCpu : IDisposable
         }
         return false;
     }
-
-    /// <summary>Whether thread <paramref name="threadId"/> (0: the calling one) runs under SCHED_IDLE.</summary>
-    internal static bool IsIdle(int threadId) => Libc.SchedGetscheduler(threadId) is var policy && policy >= 0
-        && (policy & ~Libc.SCHED_RESET_ON_FORK) == Libc.SCHED_IDLE;
 }

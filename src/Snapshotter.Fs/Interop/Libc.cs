@@ -32,6 +32,7 @@ internal static partial class Libc
     public static partial int Lsetxattr(string path, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, nuint size, int flags);
 
     public const int SCHED_OTHER = 0;
+    public const int SCHED_BATCH = 3;
     public const int SCHED_IDLE = 5;
     public const int SCHED_RESET_ON_FORK = 0x40000000;
 
