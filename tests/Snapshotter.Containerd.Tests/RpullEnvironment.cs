@@ -65,6 +65,10 @@ internal sealed class RpullEnvironment : IAsyncDisposable
     /// <summary>Runs <c>ctr -n NAMESPACE ARGS</c> and returns stdout.</summary>
     public Task<string> CtrAsync(string @namespace, params string[] args) => Containerd.CtrAsync(["-n", @namespace, .. args]);
 
+    /// <summary>Runs COMMAND in a container of IMAGE on our snapshotter in NAMESPACE and returns its stdout.</summary>
+    public Task<string> RunContainerAsync(string @namespace, string image, string name, params string[] command) =>
+        Containerd.RunContainerAsync("stargz", image, name, command, @namespace);
+
     public IReadOnlyList<string> FuseMounts() =>
         Daemon is null ? [] : File.ReadLines("/proc/self/mountinfo")
             .Select(line => line.Split(' '))

@@ -58,13 +58,13 @@ public sealed class RpullTests
             Assert.Empty(await containerd.Leases.ListAsync(cancellationToken: Token));
 
             // Containers on both read the same files.
-            var fromLazy = await environment.CtrAsync(Ours, "run", "--rm", "--snapshotter", "stargz", environment.EstargzImage, "lazy-run",
+            var fromLazy = await environment.RunContainerAsync(Ours, environment.EstargzImage, "lazy-run",
                 "/bin/sha256sum", "/www/blob.bin", "/bin/busybox", "/www/index.html");
-            var fromPlain = await environment.CtrAsync(Ours, "run", "--rm", "--snapshotter", "stargz", environment.PlainImage, "plain-run",
+            var fromPlain = await environment.RunContainerAsync(Ours, environment.PlainImage, "plain-run",
                 "/bin/sha256sum", "/www/blob.bin", "/bin/busybox", "/www/index.html");
             Assert.Equal(3, fromLazy.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
             Assert.Equal(fromPlain, fromLazy);
-            Assert.Contains("served from a lazily pulled eStargz image", await environment.CtrAsync(Ours, "run", "--rm", "--snapshotter", "stargz",
+            Assert.Contains("served from a lazily pulled eStargz image", await environment.RunContainerAsync(Ours,
                 environment.EstargzImage, "lazy-cat", "/bin/cat", "/www/index.html"));
 
             var ours = await StateAsync(containerd);

@@ -47,8 +47,8 @@ public sealed class ContainerdTests
             }
             Assert.Equal(committed, listed.EnsureSuccess().StandardOutput);
 
-            var ours = await containerd.CtrAsync("run", "--snapshotter", "stargz", "--rm", Image, "on-stargz", "/bin/sh", "-c", Script);
-            var theirs = await containerd.CtrAsync("run", "--snapshotter", "overlayfs", "--rm", Image, "on-overlayfs", "/bin/sh", "-c", Script);
+            var ours = await containerd.RunContainerAsync("stargz", Image, "on-stargz", ["/bin/sh", "-c", Script]);
+            var theirs = await containerd.RunContainerAsync("overlayfs", Image, "on-overlayfs", ["/bin/sh", "-c", Script]);
             Assert.Contains("served from a lazily pulled eStargz image", ours);
             Assert.Contains("busybox", ours);
             Assert.EndsWith("written", ours.TrimEnd());

@@ -97,8 +97,8 @@ public sealed class LazyPullTests
                 await RemoteSnapshotTests.WaitForReconnectAsync(containerd);
 
                 // A container on the lazily pulled layers reads the original bytes (fetched by ranges, verified per chunk).
-                var output = await containerd.CtrAsync("run", "--snapshotter", "stargz", "--rm", image, "lazy-run",
-                    "/bin/sha256sum", "/www/blob.bin", "/bin/busybox");
+                var output = await containerd.RunContainerAsync("stargz", image, "lazy-run",
+                    ["/bin/sha256sum", "/www/blob.bin", "/bin/busybox"]);
                 Assert.Equal(expected, Hashes(output));
                 var contentAfterRun = await containerd.CtrAsync("content", "ls", "-q");
                 Assert.All(layers, layer => Assert.DoesNotContain(layer.Digest, contentAfterRun));

@@ -75,8 +75,8 @@ public sealed class RemoteSnapshotTests
                 await WaitForReconnectAsync(containerd);
 
                 var checksBefore = remote.Checked.Count;
-                var output = await containerd.CtrAsync("run", "--snapshotter", "stargz", "--rm", image, "remote-run", "/bin/sh", "-c",
-                    "cat /www/index.html /etc/passwd; ls /bin | head -3");
+                var output = await containerd.RunContainerAsync("stargz", image, "remote-run", ["/bin/sh", "-c",
+                    "cat /www/index.html /etc/passwd; ls /bin | head -3"]);
                 Assert.Contains("served from a lazily pulled eStargz image", output);
                 Assert.Contains("root:x:0:0", output);
                 Assert.True(remote.Checked.Count - checksBefore >= 3, "each remote ancestor is checked before the rootfs is handed out");

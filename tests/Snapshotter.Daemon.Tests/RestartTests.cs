@@ -129,7 +129,7 @@ public sealed partial class RestartTests
             var layers = Directory.GetFiles(Path.Combine(root, "layers"), "*.tail").Select(f => "sha256:" + Path.GetFileNameWithoutExtension(f)).ToList();
             Assert.Equal(3, layers.Count);
             await WaitFullyLocalAsync(metrics, layers);
-            var before = await containerd.CtrAsync("run", "--rm", "--snapshotter", "stargz", image, "offline-before", "/bin/sha256sum", "/www/blob.bin", "/bin/busybox");
+            var before = await containerd.RunContainerAsync("stargz", image, "offline-before", ["/bin/sha256sum", "/www/blob.bin", "/bin/busybox"]);
 
             await daemon.Process.StopAsync(TimeSpan.FromSeconds(30));
             Assert.Empty(FuseMountIds(root));
@@ -140,7 +140,7 @@ public sealed partial class RestartTests
             await WaitFullyLocalAsync(metrics, layers);
             await RemoteSnapshotTests.WaitForReconnectAsync(containerd);
 
-            var after = await containerd.CtrAsync("run", "--rm", "--snapshotter", "stargz", image, "offline-after", "/bin/sha256sum", "/www/blob.bin", "/bin/busybox");
+            var after = await containerd.RunContainerAsync("stargz", image, "offline-after", ["/bin/sha256sum", "/www/blob.bin", "/bin/busybox"]);
             Assert.Equal(before, after);
             Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync("/bin/busybox", Token))), HashesOf(after, "/bin/busybox").Single());
 

@@ -41,6 +41,27 @@ public sealed class ContainerdFixture : IAsyncDisposable
     public async Task<string> CtrAsync(params string[] args) =>
         (await RunAsync("ctr", args)).EnsureSuccess().StandardOutput;
 
+    /// <summary>
+    /// Runs <paramref name="command"/> in a new container (<c>ctr run --rm</c>) and returns what it wrote to stdout.
+    /// The output comes back through a file on a bind mount, not through ctr's stdout: containerd's stdout copy can
+    /// lose a short-lived process's output (containerd#770, concourse#6775), which left a passing run with nothing to read.
+    /// The image needs <c>/bin/sh</c>.
+    /// </summary>
+    public async Task<string> RunContainerAsync(string snapshotter, string image, string name, IReadOnlyList<string> command, string? @namespace = null)
+    {
+        var outputDirectory = _directory.Combine("output", name);
+        Directory.CreateDirectory(outputDirectory);
+        var outputFile = Path.Combine(outputDirectory, "stdout");
+        File.Delete(outputFile);
+        string[] namespaceOptions = @namespace is null ? [] : ["-n", @namespace];
+        await CtrAsync([.. namespaceOptions, "run", "--rm", "--snapshotter", snapshotter,
+            "--mount", $"type=bind,src={outputDirectory},dst={ContainerOutputDirectory},options=rbind:rw",
+            image, name, "/bin/sh", "-c", $"\"$@\" >{ContainerOutputDirectory}/stdout", "sh", .. command]);
+        return await File.ReadAllTextAsync(outputFile);
+    }
+
+    private const string ContainerOutputDirectory = "/.test-output";
+
     /// <summary>Runs the Go <c>ctr-remote</c> (Debian's stargz-snapshotter) against this containerd.</summary>
     public async Task<string> CtrRemoteAsync(params string[] args)
     {
