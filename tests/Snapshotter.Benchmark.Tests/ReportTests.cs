@@ -28,6 +28,14 @@ public sealed class ReportTests
         Assert.Equal(PullMode.LazyName, python.Mode);
         Assert.Equal(11.0 / 2.0, python.PullToReadySpeedup!.Value, 9);
         Assert.Equal(0.4 / 0.3, python.StartToReadyRatio!.Value, 9);
+        Assert.Equal([11.0 / 2.0, 10.0 / 2.2, 12.0 / 1.8], python.PullToReadySpeedups, (a, b) => Math.Abs(a - b) < 1e-9);
+    }
+
+    [Fact]
+    public void Per_repetition_speedups_pair_runs_by_repetition_and_leave_out_a_pair_with_a_failed_run()
+    {
+        var nginx = ResultSummary.Of(SampleResults.TwoImages()).Comparisons().Single(c => c.Image == "nginx");
+        Assert.Equal([4.2 / 1.5], nginx.PullToReadySpeedups, (a, b) => Math.Abs(a - b) < 1e-9); // repetition 2 failed lazily
     }
 
     [Theory]
@@ -70,6 +78,8 @@ public sealed class ReportTests
         Assert.Contains("| python | overlayfs | 10.70 (9.70–11.70) | 0.30 (0.30–0.30) | 11.00 (10.00–12.00) | 110.0 (110.0–110.0) | 3/3 |", lines);
         Assert.Contains("| nginx | lazy | 1.00 | 0.50 | 1.50 | 8.0 | 1/2 |", lines);
         Assert.Contains("| python | lazy | 5.5× faster | +33% |", lines);
+        Assert.Contains("* python lazy: 5.50, 4.55, 6.67×", lines);
+        Assert.Contains("* nginx lazy: 2.80×", lines);
         Assert.Contains("* nginx lazy #2: http://127.0.0.1:18480/ did not answer 200 within 300 s", lines);
         Assert.Contains("![pull and start-to-ready times, median with min–max whiskers](readiness.svg)", lines);
     }

@@ -83,6 +83,17 @@ internal static class MarkdownReport
                 text.Append(CultureInfo.InvariantCulture,
                     $"| {comparison.Image} | {comparison.Mode} | {(comparison.PullToReadySpeedup is { } s ? Speedup(s) : "–")} | {(comparison.StartToReadyRatio is { } r ? RelativeChange(r) : "–")} |\n");
             }
+            var paired = comparisons.Where(c => c.PullToReadySpeedups.Count > 0).ToList();
+            if (paired.Count > 0)
+            {
+                text.Append("\nPull → ready vs overlayfs per repetition (the runs of one repetition number paired):\n\n");
+                foreach (var comparison in paired)
+                {
+                    text.Append(CultureInfo.InvariantCulture, $"* {comparison.Image} {comparison.Mode}: ")
+                        .AppendJoin(", ", comparison.PullToReadySpeedups.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))
+                        .Append("×\n");
+                }
+            }
         }
         var failures = result.Runs.Where(r => !r.Succeeded).ToList();
         if (failures.Count > 0)

@@ -8,8 +8,12 @@ internal sealed record ModeSummary(string Image, string Mode, int Succeeded, int
     public Statistics? this[Phase phase] => Phases[phase];
 }
 
-/// <summary>A lazy mode against overlayfs for one image, from the medians.</summary>
-internal sealed record Comparison(string Image, string Mode, double? PullToReadySpeedup, double? StartToReadyRatio);
+/// <summary>
+/// A lazy mode against overlayfs for one image, from the medians, and the pull → ready speedup of
+/// each repetition that succeeded in both modes (runs are interleaved by repetition, so a pair
+/// shares the machine's state of the moment): the spread a median hides.
+/// </summary>
+internal sealed record Comparison(string Image, string Mode, double? PullToReadySpeedup, double? StartToReadyRatio, IReadOnlyList<double> PullToReadySpeedups);
 
 /// <summary>A result reduced to per-image, per-mode statistics, in the order the images and modes were given.</summary>
 internal sealed record ResultSummary(BenchmarkResult Result, IReadOnlyList<ModeSummary> Modes)
@@ -39,9 +43,20 @@ internal sealed record ResultSummary(BenchmarkResult Result, IReadOnlyList<ModeS
         let lazy = Find(image.Name, mode.Name)
         let comparison = new Comparison(image.Name, mode.Name,
             Ratio(full?[Phase.PullToReady], lazy?[Phase.PullToReady]),
-            Ratio(lazy?[Phase.StartToReady], full?[Phase.StartToReady]))
+            Ratio(lazy?[Phase.StartToReady], full?[Phase.StartToReady]),
+            PairedSpeedups(image.Name, mode.Name))
         where comparison.PullToReadySpeedup is not null || comparison.StartToReadyRatio is not null
         select comparison;
+
+    private List<double> PairedSpeedups(string image, string mode)
+    {
+        var full = Result.Runs.Where(r => r.Image == image && r.Mode == PullMode.OverlayfsName && r.Succeeded)
+            .GroupBy(r => r.Repetition).ToDictionary(g => g.Key, g => g.First().PullToReadySeconds!.Value);
+        return Result.Runs.Where(r => r.Image == image && r.Mode == mode && r.Succeeded && r.PullToReadySeconds > 0 && full.ContainsKey(r.Repetition))
+            .OrderBy(r => r.Repetition)
+            .Select(r => full[r.Repetition] / r.PullToReadySeconds!.Value)
+            .ToList();
+    }
 
     private static double? Ratio(Statistics? numerator, Statistics? denominator) =>
         numerator is null || denominator is null || denominator.Median <= 0 ? null : numerator.Median / denominator.Median;
