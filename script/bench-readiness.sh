@@ -29,7 +29,10 @@
 # executable to run instead of the one built here, e.g. a wrapper that sets its environment or
 # priority), BENCH_LABEL (names the result), BENCH_NODE_FS (ext4: the default, the node's state on a
 # journaled ext4 of its own, see node_filesystem below; host: in /tmp, on whatever filesystem that is),
-# BENCH_CONTAINERD_LOG_LEVEL (containerd's log level in each run, warn by default; debug logs its side).
+# BENCH_CONTAINERD_LOG_LEVEL (containerd's log level in each run, warn by default; debug logs its side),
+# BENCH_SKIP_BUILD (1: use the tools already in artifacts/bin, e.g. for alternating blocks of runs that
+# compare settings or daemons given by BENCH_SNAPSHOTTER_CONFIG or BENCH_SNAPSHOTTER_BIN; the report
+# then names HEAD with "tools prebuilt", since the binaries may come from another commit).
 # To compare two results: stargz-bench report A.json B.json -o DIR.
 # Needs root. Everything it creates (namespace, TUN link, qdiscs, processes) goes away on exit.
 set -euo pipefail
@@ -52,10 +55,17 @@ command -v debootstrap >/dev/null || {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
 }
 
-log "building estargz, stargz-snapshotter and stargz-bench"
-publish estargz-tools estargz
-publish_daemon
-publish src/Snapshotter.Benchmark stargz-bench
+if [[ ${BENCH_SKIP_BUILD:-0} == 1 ]]; then
+  for tool in estargz/estargz stargz-snapshotter/stargz-snapshotter stargz-bench/stargz-bench; do
+    [[ -x artifacts/bin/$tool ]] || { echo "bench-readiness: BENCH_SKIP_BUILD=1 but artifacts/bin/$tool is missing" >&2; exit 2; }
+  done
+  log "using the tools already built in artifacts/bin (BENCH_SKIP_BUILD=1)"
+else
+  log "building estargz, stargz-snapshotter and stargz-bench"
+  publish estargz-tools estargz
+  publish_daemon
+  publish src/Snapshotter.Benchmark stargz-bench
+fi
 # Variants of the eStargz images: suffix "" with BENCH_ESTARGZ_FLAGS (or BENCH_CONVERT), and with
 # BENCH_VARIANT_FLAGS a second one, "-NAME", converted by our estargz with those flags.
 suffixes=("")
@@ -231,6 +241,7 @@ echo "  link: $link"
 
 commit=$(git rev-parse --short HEAD)
 git diff --quiet HEAD -- src estargz-tools || commit="$commit+uncommitted"
+[[ ${BENCH_SKIP_BUILD:-0} == 1 ]] && commit="$commit, tools prebuilt"
 image_args=()
 for name in "${wanted[@]}"; do
   port_var=${name^^}_PORT
