@@ -30,9 +30,10 @@
 # priority), BENCH_LABEL (names the result), BENCH_NODE_FS (ext4: the default, the node's state on a
 # journaled ext4 of its own, see node_filesystem below; host: in /tmp, on whatever filesystem that is),
 # BENCH_CONTAINERD_LOG_LEVEL (containerd's log level in each run, warn by default; debug logs its side),
-# BENCH_SKIP_BUILD (1: use the tools already in artifacts/bin, e.g. for alternating blocks of runs that
-# compare settings or daemons given by BENCH_SNAPSHOTTER_CONFIG or BENCH_SNAPSHOTTER_BIN; the report
-# then names HEAD with "tools prebuilt", since the binaries may come from another commit).
+# BENCH_SKIP_BUILD (1: use the tools already in artifacts/bin, e.g. for alternating blocks of runs
+# that compare settings or daemons given by BENCH_SNAPSHOTTER_CONFIG or BENCH_SNAPSHOTTER_BIN, as
+# script/bench-ab.sh runs them; the report then names HEAD with "tools prebuilt", since the
+# binaries may come from another commit).
 # To compare two results: stargz-bench report A.json B.json -o DIR.
 # Needs root. Everything it creates (namespace, TUN link, qdiscs, processes) goes away on exit.
 set -euo pipefail
