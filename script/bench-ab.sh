@@ -38,9 +38,7 @@ for arm in "$@"; do
 done
 
 log "building estargz, stargz-snapshotter and stargz-bench (once for every block)"
-publish estargz-tools estargz
-publish_daemon
-publish src/Snapshotter.Benchmark stargz-bench
+publish_bench_tools
 
 results=artifacts/bench/ab
 mkdir -p "$results"

@@ -57,15 +57,11 @@ command -v debootstrap >/dev/null || {
 }
 
 if [[ ${BENCH_SKIP_BUILD:-0} == 1 ]]; then
-  for tool in estargz/estargz stargz-snapshotter/stargz-snapshotter stargz-bench/stargz-bench; do
-    [[ -x artifacts/bin/$tool ]] || { echo "bench-readiness: BENCH_SKIP_BUILD=1 but artifacts/bin/$tool is missing" >&2; exit 2; }
-  done
+  bench_tools_built || { echo "bench-readiness: BENCH_SKIP_BUILD=1 needs the tools built first" >&2; exit 2; }
   log "using the tools already built in artifacts/bin (BENCH_SKIP_BUILD=1)"
 else
   log "building estargz, stargz-snapshotter and stargz-bench"
-  publish estargz-tools estargz
-  publish_daemon
-  publish src/Snapshotter.Benchmark stargz-bench
+  publish_bench_tools
 fi
 # Variants of the eStargz images: suffix "" with BENCH_ESTARGZ_FLAGS (or BENCH_CONVERT), and with
 # BENCH_VARIANT_FLAGS a second one, "-NAME", converted by our estargz with those flags.

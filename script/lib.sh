@@ -87,6 +87,21 @@ publish_daemon() {
     --self-contained true -p:PublishReadyToRun=true -p:PublishReadyToRunComposite=true -nologo -v quiet >/dev/null
 }
 
+# publish_bench_tools: what the readiness benchmark runs, into artifacts/bin (estargz, the daemon,
+# stargz-bench); bench_tools_built says whether they are there (BENCH_SKIP_BUILD=1).
+bench_tools=(estargz/estargz stargz-snapshotter/stargz-snapshotter stargz-bench/stargz-bench)
+publish_bench_tools() {
+  publish estargz-tools estargz
+  publish_daemon
+  publish src/Snapshotter.Benchmark stargz-bench
+}
+bench_tools_built() {
+  local tool
+  for tool in "${bench_tools[@]}"; do
+    [[ -x artifacts/bin/$tool ]] || { echo "artifacts/bin/$tool is missing" >&2; return 1; }
+  done
+}
+
 # publish_native PROJECT NAME: a native (ahead-of-time compiled) executable into artifacts/bin/NAME,
 # for stargzctl: a command that starts for every pull must not spend its first 0.35 s starting
 # the runtime and compiling (docs/stargzctl.md). Needs clang (script/install-deps.sh).
