@@ -23,7 +23,7 @@ demo: deps
 bench: deps
 	./script/bench.sh
 
-# Pull-to-ready of a Debian nginx and a numpy/pandas Python image, overlayfs vs lazy, over a shaped
+# Pull-to-ready of a Debian nginx, a numpy/pandas and a numpy-only Python image, overlayfs vs lazy, over a shaped
 # link (docs/benchmarks.md; BENCH_REPETITIONS, BENCH_RATE, BENCH_DELAY_MS, BENCH_LAZY_PULL…).
 bench-readiness: deps
 	./script/bench-readiness.sh

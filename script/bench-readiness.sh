@@ -2,8 +2,9 @@
 # `make bench-readiness`: how soon a container answers HTTP 200 on a cold node, full pull on
 # overlayfs vs lazy pull through our snapshotter, over a shaped link to a registry.
 #
-# 1. Builds (once, cached under artifacts/bench/images) a Debian nginx image and a Python image
-#    whose service imports numpy and pandas (script/build-bench-images.sh), and converts each to
+# 1. Builds (once, cached under artifacts/bench/images) the images of BENCH_IMAGES: a Debian nginx
+#    image, a Python image whose service imports numpy and pandas, and one whose service imports
+#    numpy only (script/build-bench-images.sh), and converts each to
 #    eStargz with our `estargz convert` (mode lazy) and, for mode lazy-optimized, with
 #    `estargz optimize`: the files the workload read at start, recorded once by running it lazily
 #    pulled through our daemon, come first and are prefetched.
@@ -17,7 +18,7 @@
 #    daemon with empty roots after dropping the page cache. Writes artifacts/bench/readiness.{json,md,png,svg}.
 #
 # Environment: BENCH_RATE (150mbit), BENCH_DELAY_MS (10, one way), BENCH_REPETITIONS (5),
-# BENCH_IMAGES ("nginx python"), BENCH_MODES ("overlayfs lazy lazy-optimized"),
+# BENCH_IMAGES ("nginx python numpy"), BENCH_MODES ("overlayfs lazy lazy-optimized"),
 # BENCH_OPTIMIZE_PERIOD (60: seconds the workload runs while recording), BENCH_LAZY_PULL (the lazy pull
 # command template, e.g. "stargzctl --address {address} rpull {ref}"), BENCH_CONVERT (the
 # converter command, given SOURCE TARGET; default our `estargz convert`), BENCH_ESTARGZ_FLAGS (layer options
@@ -43,9 +44,9 @@ source script/lib.sh
 rate=${BENCH_RATE:-150mbit}
 delay_ms=${BENCH_DELAY_MS:-10}
 repetitions=${BENCH_REPETITIONS:-5}
-read -r -a wanted <<<"${BENCH_IMAGES:-nginx python}"
+read -r -a wanted <<<"${BENCH_IMAGES:-nginx python numpy}"
 read -r -a modes <<<"${BENCH_MODES:-overlayfs lazy lazy-optimized}"
-export NGINX_PORT=${NGINX_PORT:-18480} PYTHON_PORT=${PYTHON_PORT:-18481}
+export NGINX_PORT=${NGINX_PORT:-18480} PYTHON_PORT=${PYTHON_PORT:-18481} NUMPY_PORT=${NUMPY_PORT:-18482}
 out=$PWD/artifacts/bench
 images=$out/images
 mkdir -p "$out"
@@ -76,7 +77,7 @@ converter_of() { # converter_of INDEX: the conversion command of variant INDEX
 }
 
 log "building the benchmark images (cached in $images)"
-./script/build-bench-images.sh "$images" >/dev/null
+./script/build-bench-images.sh "$images" "${wanted[@]}" >/dev/null
 
 # convert_cached NAME INDEX: NAME-esgzSUFFIX beside NAME, redone when the image or the converter command changes.
 convert_cached() {

@@ -5,18 +5,22 @@
 #   nginx:  base + `apt-get install nginx` + a page, serving on 127.0.0.1:$NGINX_PORT
 #   python: base + `apt-get install python3-numpy python3-pandas` + a service that imports both
 #           and then answers HTTP 200 on 127.0.0.1:$PYTHON_PORT
-# Layouts are cached under OUT_DIR and rebuilt only when this script changes.
-# Usage: build-bench-images.sh OUT_DIR   (root: debootstrap, chroot, mounts). Prints nothing else
-# on stdout than "NAME LAYOUT" lines for the images built or reused.
+#   numpy:  base + `apt-get install python3-numpy` + a service that imports numpy only (issue #7's
+#           example workload), answering on 127.0.0.1:$NUMPY_PORT
+# Layouts are cached under OUT_DIR; each is rebuilt only when what builds it changes (its image_NAME
+# function, build_app, the ports, or the base).
+# Usage: build-bench-images.sh OUT_DIR [NAME...]   (default: all; root: debootstrap, chroot, mounts).
+# Prints nothing else on stdout than "NAME LAYOUT" lines for the images built or reused.
 set -euo pipefail
-out=${1:?usage: build-bench-images.sh OUT_DIR}
+out=${1:?usage: build-bench-images.sh OUT_DIR [NAME...]}
+shift
 mirror=${BENCH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 suite=${BENCH_DEBIAN_SUITE:-bookworm}
 NGINX_PORT=${NGINX_PORT:-18480}
 PYTHON_PORT=${PYTHON_PORT:-18481}
+NUMPY_PORT=${NUMPY_PORT:-18482}
 mkdir -p "$out"
 out=$(realpath "$out")
-stamp=$( (cat "$0"; echo "$mirror $suite $NGINX_PORT $PYTHON_PORT") | sha256sum | cut -c1-16)
 
 say() { echo "build-bench-images: $*" >&2; }
 
@@ -29,7 +33,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fresh() { [[ -f $out/$1/index.json && $(cat "$out/$1.stamp" 2>/dev/null) == "$stamp" ]]; }
+fresh() { [[ -f $out/$1/index.json && $(cat "$out/$1.stamp" 2>/dev/null) == "$2" ]]; }
 
 # A layer built from a directory: repack an empty bundle that now holds ROOTFS's files.
 build_base() {
@@ -46,12 +50,12 @@ build_base() {
   umoci repack --image "$layout:base" "$bundle" >/dev/null
   umoci config --image "$layout:base" --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin >/dev/null
   umoci gc --layout "$layout" >/dev/null
-  echo "$stamp" >"$out/base.stamp"
+  echo "$base_stamp" >"$out/base.stamp"
 }
 
-# build_app NAME PACKAGES FILES_DIR CONFIG_ARGS...: base + a layer of installed packages + layers of FILES_DIR's directories.
+# build_app NAME STAMP PACKAGES FILES_DIR CONFIG_ARGS...: base + a layer of installed packages + layers of FILES_DIR's directories.
 build_app() {
-  local name=$1 packages=$2 files=$3; shift 3
+  local name=$1 stamp=$2 packages=$3 files=$4; shift 4
   local layout=$out/$name bundle=$work/$name-bundle
   say "$name: base + apt-get install $packages"
   rm -rf "$layout" && cp -a "$out/base" "$layout"
@@ -82,37 +86,54 @@ build_app() {
   echo "$stamp" >"$out/$name.stamp"
 }
 
-fresh base || build_base
-echo "base $out/base"
-
-if ! fresh nginx; then
-  mkdir -p "$work/nginx-files/etc/nginx/sites-enabled" "$work/nginx-files/var/www/html"
-  cat >"$work/nginx-files/etc/nginx/sites-enabled/default" <<NGINX
+# image_NAME DIR: image NAME's packages and config (the variables `packages` and `config`), and its
+# own files written under DIR.
+image_nginx() {
+  packages=nginx
+  config=(--config.entrypoint nginx --config.entrypoint -g --config.entrypoint 'daemon off;'
+    --config.exposedports "$NGINX_PORT/tcp")
+  mkdir -p "$1/etc/nginx/sites-enabled" "$1/var/www/html"
+  cat >"$1/etc/nginx/sites-enabled/default" <<NGINX
 server {
   listen 127.0.0.1:$NGINX_PORT default_server;
   root /var/www/html;
   index index.html;
 }
 NGINX
-  echo '<!doctype html><title>ready</title><h1>nginx from a Debian minbase image</h1>' >"$work/nginx-files/var/www/html/index.html"
-  build_app nginx nginx "$work/nginx-files" \
-    --config.entrypoint nginx --config.entrypoint -g --config.entrypoint 'daemon off;' \
-    --config.exposedports "$NGINX_PORT/tcp"
-fi
-echo "nginx $out/nginx"
+  echo '<!doctype html><title>ready</title><h1>nginx from a Debian minbase image</h1>' >"$1/var/www/html/index.html"
+}
 
-if ! fresh python; then
-  mkdir -p "$work/python-files/app"
-  cat >"$work/python-files/app/serve.py" <<'PYTHON'
-"""A data service's start: import numpy and pandas, build a frame, then answer HTTP 200."""
-import http.server
-import os
-
+image_python() {
+  packages="python3-numpy python3-pandas"
+  python_service "$1" "$PYTHON_PORT" "import numpy and pandas, build a frame" <<'PYTHON'
 import numpy
 import pandas
 
 frame = pandas.DataFrame({"x": numpy.arange(1000), "y": numpy.random.default_rng(1).random(1000)})
 summary = f"numpy {numpy.__version__}, pandas {pandas.__version__}, mean y {frame.y.mean():.3f}\n".encode()
+PYTHON
+}
+
+image_numpy() {
+  packages=python3-numpy
+  python_service "$1" "$NUMPY_PORT" "import numpy, sum a vector" <<'PYTHON'
+import numpy
+
+values = numpy.random.default_rng(1).random(1000)
+summary = f"numpy {numpy.__version__}, mean {values.mean():.3f}\n".encode()
+PYTHON
+}
+
+# python_service DIR PORT WHAT < SETUP: /app/serve.py, a data service's start (SETUP, which sets
+# `summary`), then a server answering HTTP 200 with that summary on 127.0.0.1:PORT.
+python_service() {
+  config=(--config.entrypoint python3 --config.entrypoint /app/serve.py
+    --config.env "PORT=$2" --config.exposedports "$2/tcp")
+  mkdir -p "$1/app"
+  {
+    printf '"""A data service'"'"'s start: %s, then answer HTTP 200."""\nimport http.server\nimport os\n\n' "$3"
+    cat
+    cat <<'PYTHON'
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -129,8 +150,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
 PYTHON
-  build_app python "python3-numpy python3-pandas" "$work/python-files" \
-    --config.entrypoint python3 --config.entrypoint /app/serve.py \
-    --config.env "PORT=$PYTHON_PORT" --config.exposedports "$PYTHON_PORT/tcp"
-fi
-echo "python $out/python"
+  } >"$1/app/serve.py"
+}
+
+# image_stamp NAME: what builds image NAME, hashed; its layout is rebuilt when this changes.
+image_stamp() {
+  (echo "$base_stamp $NGINX_PORT $PYTHON_PORT $NUMPY_PORT"; declare -f build_app python_service "image_$1") | sha256sum | cut -c1-16
+}
+
+names=("$@")
+[[ ${#names[@]} -gt 0 ]] || names=(nginx python numpy)
+for name in "${names[@]}"; do
+  declare -F "image_$name" >/dev/null || { say "no image named '$name' (nginx, python, numpy)"; exit 2; }
+done
+
+base_stamp=$( (declare -f build_base; echo "$mirror $suite") | sha256sum | cut -c1-16)
+fresh base "$base_stamp" || build_base
+echo "base $out/base"
+
+for name in "${names[@]}"; do
+  stamp=$(image_stamp "$name")
+  if ! fresh "$name" "$stamp"; then
+    packages= config=()
+    "image_$name" "$work/$name-files"
+    build_app "$name" "$stamp" "$packages" "$work/$name-files" "${config[@]}"
+  fi
+  echo "$name $out/$name"
+done
