@@ -6,8 +6,9 @@
 # turn, BENCH_AB_BLOCKS (3) times over, and each arm's medians are taken over all its runs.
 #
 # An ARM is NAME=default or just default (the daemon as built, with its default settings),
-# NAME=FILE.toml (daemon settings, as BENCH_SNAPSHOTTER_CONFIG) or NAME=bin:EXECUTABLE (a daemon, or a
-# wrapper of it, as BENCH_SNAPSHOTTER_BIN); the arms set those two, the environment's are not used.
+# NAME=FILE.toml (daemon settings, as BENCH_SNAPSHOTTER_CONFIG) or NAME=bin:EXECUTABLE[:FILE.toml] (a
+# daemon, or a wrapper of it, as BENCH_SNAPSHOTTER_BIN, with its settings if given, e.g. the Go
+# reference of script/build-go-reference.sh); the arms set those two, the environment's are not used.
 # The tools are built once, then every block runs bench-readiness.sh with BENCH_SKIP_BUILD=1. Other
 # BENCH_* variables pass through; BENCH_IMAGES defaults to python and BENCH_MODES to lazy-optimized.
 #
@@ -18,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source script/lib.sh
 
-(($# >= 1)) || { echo "usage: script/bench-ab.sh NAME=default|NAME=FILE.toml|NAME=bin:EXECUTABLE ..." >&2; exit 2; }
+(($# >= 1)) || { echo "usage: script/bench-ab.sh NAME=default|NAME=FILE.toml|NAME=bin:EXECUTABLE[:FILE.toml] ..." >&2; exit 2; }
 blocks=${BENCH_AB_BLOCKS:-3}
 export BENCH_REPETITIONS=${BENCH_AB_REPETITIONS:-3}
 export BENCH_IMAGES=${BENCH_IMAGES:-python} BENCH_MODES=${BENCH_MODES:-lazy-optimized}
@@ -28,10 +29,14 @@ set -- "${arms[@]}"
 names=()
 for arm in "$@"; do
   name=${arm%%=*} what=${arm#*=}
-  [[ $arm == *=* && $name =~ ^[A-Za-z0-9_.-]+$ ]] || { echo "bench-ab: '$arm' is not NAME=default, NAME=FILE.toml or NAME=bin:EXECUTABLE" >&2; exit 2; }
+  [[ $arm == *=* && $name =~ ^[A-Za-z0-9_.-]+$ ]] || { echo "bench-ab: '$arm' is not NAME=default, NAME=FILE.toml or NAME=bin:EXECUTABLE[:FILE.toml]" >&2; exit 2; }
   case $what in
     default) ;;
-    bin:*) [[ -x ${what#bin:} ]] || { echo "bench-ab: ${what#bin:} is not an executable" >&2; exit 2; } ;;
+    bin:*)
+      executable=${what#bin:} settings=
+      [[ $executable == *:* ]] && settings=${executable#*:} executable=${executable%%:*}
+      [[ -x $executable ]] || { echo "bench-ab: $executable is not an executable" >&2; exit 2; }
+      [[ -z $settings || -f $settings ]] || { echo "bench-ab: no such settings file: $settings" >&2; exit 2; } ;;
     *) [[ -f $what ]] || { echo "bench-ab: no such settings file: $what" >&2; exit 2; } ;;
   esac
   names+=("$name")
@@ -55,7 +60,13 @@ for block in $(seq 1 "$blocks"); do
     unset BENCH_SNAPSHOTTER_CONFIG BENCH_SNAPSHOTTER_BIN
     case $what in
       default) ;;
-      bin:*) export BENCH_SNAPSHOTTER_BIN=${what#bin:} ;;
+      bin:*)
+        executable=${what#bin:}
+        if [[ $executable == *:* ]]; then
+          export BENCH_SNAPSHOTTER_CONFIG=${executable#*:}
+          executable=${executable%%:*}
+        fi
+        export BENCH_SNAPSHOTTER_BIN=$executable ;;
       *) export BENCH_SNAPSHOTTER_CONFIG=$what ;;
     esac
     BENCH_SKIP_BUILD=1 BENCH_LABEL="$name, block $block" ./script/bench-readiness.sh >"$results/$name-b$block.log" 2>&1 ||

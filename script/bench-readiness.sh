@@ -26,9 +26,10 @@
 # 4194304"; cached images are rebuilt when they change), BENCH_VARIANT_FLAGS and BENCH_VARIANT_NAME (also
 # convert every image with these options instead, and measure it as image NAME-VARIANT_NAME in the same
 # interleaved runs: two layer formats compared under the same conditions), BENCH_SNAPSHOTTER_CONFIG
-# (a TOML file of daemon settings to measure, without [registry]), BENCH_SNAPSHOTTER_BIN (the daemon
-# executable to run instead of the one built here, e.g. a wrapper that sets its environment or
-# priority), BENCH_LABEL (names the result), BENCH_NODE_FS (ext4: the default, the node's state on a
+# (a TOML file of daemon settings to measure, without [registry]; {registry} in it stands for the
+# registry's host:port), BENCH_SNAPSHOTTER_BIN (the daemon executable to run instead of the one built
+# here, e.g. a wrapper that sets its environment or priority, or the Go reference built by
+# script/build-go-reference.sh, with BENCH_SNAPSHOTTER_CONFIG=script/go-reference/stargz.toml), BENCH_LABEL (names the result), BENCH_NODE_FS (ext4: the default, the node's state on a
 # journaled ext4 of its own, see node_filesystem below; host: in /tmp, on whatever filesystem that is),
 # BENCH_CONTAINERD_LOG_LEVEL (containerd's log level in each run, warn by default; debug logs its side),
 # BENCH_SKIP_BUILD (1: use the tools already in artifacts/bin, e.g. for alternating blocks of runs
@@ -255,7 +256,8 @@ for mode in "${modes[@]}"; do mode_args+=(--mode "$mode"); done
 if [[ -n ${BENCH_SNAPSHOTTER_CONFIG:-} ]]; then
   # The daemon's own settings to compare (e.g. log_level, [background_fetch] enable = false), then
   # [registry]: first, its top-level keys would otherwise land in the [registry] table.
-  { cat "$BENCH_SNAPSHOTTER_CONFIG"; printf '\n[registry]\nconfig_path = "%s"\n' "$hosts"; } >"$work/snapshotter.toml"
+  # {registry}: for a daemon that reads no hosts.toml, as the Go reference.
+  { sed "s/{registry}/$registry_host/g" "$BENCH_SNAPSHOTTER_CONFIG"; printf '\n[registry]\nconfig_path = "%s"\n' "$hosts"; } >"$work/snapshotter.toml"
   mode_args+=(--snapshotter-config "$work/snapshotter.toml")
 fi
 
