@@ -29,7 +29,8 @@
 # (a TOML file of daemon settings to measure, without [registry]; {registry} in it stands for the
 # registry's host:port), BENCH_SNAPSHOTTER_BIN (the daemon executable to run instead of the one built
 # here, e.g. a wrapper that sets its environment or priority, or the Go reference built by
-# script/build-go-reference.sh, with BENCH_SNAPSHOTTER_CONFIG=script/go-reference/stargz.toml), BENCH_LABEL (names the result), BENCH_NODE_FS (ext4: the default, the node's state on a
+# script/build-go-reference.sh, with BENCH_SNAPSHOTTER_CONFIG=script/go-reference/stargz.toml),
+# BENCH_LABEL (names the result), BENCH_NODE_FS (ext4: the default, the node's state on a
 # journaled ext4 of its own, see node_filesystem below; host: in /tmp, on whatever filesystem that is),
 # BENCH_CONTAINERD_LOG_LEVEL (containerd's log level in each run, warn by default; debug logs its side),
 # BENCH_SKIP_BUILD (1: use the tools already in artifacts/bin, e.g. for alternating blocks of runs
