@@ -79,7 +79,14 @@ internal sealed class LayerPreOpener : IDisposable
         }
         try
         {
-            return await opening.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (opening.Task.IsCompleted)
+            {
+                return await opening.Task.ConfigureAwait(false);
+            }
+            var waiting = _time.GetTimestamp();
+            var opened = await opening.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            RemoteLog.WaitedForPreOpen(_logger, layer.ToString(), _time.GetElapsedTime(waiting).TotalMilliseconds);
+            return opened;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -100,7 +107,9 @@ internal sealed class LayerPreOpener : IDisposable
         {
             var blob = new RegistryLayerBlob(_registry.OpenBlob(reference, layer));
             // The tail a waiting mount is reading goes first; this one is for a later mount.
+            var queued = _time.GetTimestamp();
             await _tocReads.WhenNoCritical.WaitAsync(_stopping.Token).ConfigureAwait(false);
+            var started = _time.GetTimestamp();
             var tocRead = _tocReads.Begin();
             var chunks = _startEarly(blob, layer);
             try
@@ -108,8 +117,11 @@ internal sealed class LayerPreOpener : IDisposable
                 var recording = new TailRecordingBlob(blob, null);
                 var reader = await EstargzReader.OpenAsync(recording, toc, EstargzRemoteFileSystem.TailOptions(layer), _stopping.Token).ConfigureAwait(false);
                 tocRead.Dispose();
+                var opened = _time.GetTimestamp();
                 var tail = recording.Seal();
                 var content = _prepare(reader, chunks);
+                RemoteLog.OpenedAhead(_logger, layer.Digest.ToString(), _time.GetElapsedTime(queued, started).TotalMilliseconds,
+                    _time.GetElapsedTime(started, opened).TotalMilliseconds, _time.GetElapsedTime(opened).TotalMilliseconds);
                 // Its mount waits for the prefetch like for its own.
                 EarlyPrefetch.ReleaseAfter(chunks, content.StartPrefetch());
                 return new OpenedLayer(reader, blob, tail, content);
@@ -167,3 +179,12 @@ internal sealed class LayerPreOpener : IDisposable
 
 /// <summary>A layer's reader, the blob it reads, what opening it read (for <see cref="LayerTails"/>) and its content, prefetch started; the taker owns the content.</summary>
 internal sealed record OpenedLayer(EstargzReader Reader, RegistryLayerBlob Blob, RecordedTail Tail, LayerContent Content);
+
+internal static partial class RemoteLog
+{
+    [LoggerMessage(212, LogLevel.Debug, "Layer {Layer} opened ahead of its mount: {WaitedMs:F1} ms behind a waiting mount's tail, footer and TOC {OpenMs:F1} ms, content {PrepareMs:F1} ms")]
+    public static partial void OpenedAhead(ILogger logger, string layer, double waitedMs, double openMs, double prepareMs);
+
+    [LoggerMessage(213, LogLevel.Debug, "Layer {Layer}: its mount waited {WaitedMs:F1} ms for the layer being opened ahead")]
+    public static partial void WaitedForPreOpen(ILogger logger, string layer, double waitedMs);
+}
