@@ -26,20 +26,21 @@ export BENCH_IMAGES=${BENCH_IMAGES:-python} BENCH_MODES=${BENCH_MODES:-lazy-opti
 arms=()
 for arm in "$@"; do [[ $arm == default ]] && arms+=(default=default) || arms+=("$arm"); done
 set -- "${arms[@]}"
-names=()
+# Each arm's name, daemon executable and settings file ("": the built daemon, its defaults).
+names=() executables=() settings=()
 for arm in "$@"; do
-  name=${arm%%=*} what=${arm#*=}
+  name=${arm%%=*} what=${arm#*=} executable= setting=
   [[ $arm == *=* && $name =~ ^[A-Za-z0-9_.-]+$ ]] || { echo "bench-ab: '$arm' is not NAME=default, NAME=FILE.toml or NAME=bin:EXECUTABLE[:FILE.toml]" >&2; exit 2; }
   case $what in
     default) ;;
     bin:*)
-      executable=${what#bin:} settings=
-      [[ $executable == *:* ]] && settings=${executable#*:} executable=${executable%%:*}
-      [[ -x $executable ]] || { echo "bench-ab: $executable is not an executable" >&2; exit 2; }
-      [[ -z $settings || -f $settings ]] || { echo "bench-ab: no such settings file: $settings" >&2; exit 2; } ;;
-    *) [[ -f $what ]] || { echo "bench-ab: no such settings file: $what" >&2; exit 2; } ;;
+      executable=${what#bin:}
+      [[ $executable == *:* ]] && setting=${executable#*:} executable=${executable%%:*}
+      [[ -x $executable ]] || { echo "bench-ab: $executable is not an executable" >&2; exit 2; } ;;
+    *) setting=$what ;;
   esac
-  names+=("$name")
+  [[ -z $setting || -f $setting ]] || { echo "bench-ab: no such settings file: $setting" >&2; exit 2; }
+  names+=("$name") executables+=("$executable") settings+=("$setting")
 done
 
 log "building estargz, stargz-snapshotter and stargz-bench (once for every block)"
@@ -55,20 +56,11 @@ median() {
     | "\(.[0].image) \(.[0].mode): n=\(length), pull → ready \([.[].pullToReadySeconds] | med | . * 1000 | round / 1000) s, start → ready \([.[].startToReadySeconds] | med | . * 1000 | round / 1000) s"' "$@"
 }
 for block in $(seq 1 "$blocks"); do
-  for arm in "$@"; do
-    name=${arm%%=*} what=${arm#*=}
+  for index in "${!names[@]}"; do
+    name=${names[$index]}
     unset BENCH_SNAPSHOTTER_CONFIG BENCH_SNAPSHOTTER_BIN
-    case $what in
-      default) ;;
-      bin:*)
-        executable=${what#bin:}
-        if [[ $executable == *:* ]]; then
-          export BENCH_SNAPSHOTTER_CONFIG=${executable#*:}
-          executable=${executable%%:*}
-        fi
-        export BENCH_SNAPSHOTTER_BIN=$executable ;;
-      *) export BENCH_SNAPSHOTTER_CONFIG=$what ;;
-    esac
+    [[ -n ${executables[$index]} ]] && export BENCH_SNAPSHOTTER_BIN=${executables[$index]}
+    [[ -n ${settings[$index]} ]] && export BENCH_SNAPSHOTTER_CONFIG=${settings[$index]}
     BENCH_SKIP_BUILD=1 BENCH_LABEL="$name, block $block" ./script/bench-readiness.sh >"$results/$name-b$block.log" 2>&1 ||
       { echo "bench-ab: block $block of $name failed; see $results/$name-b$block.log" >&2; exit 1; }
     cp artifacts/bench/readiness.json "$results/$name-b$block.json"
