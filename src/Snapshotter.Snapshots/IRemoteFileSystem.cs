@@ -17,6 +17,10 @@ namespace Snapshotter.Snapshots;
 /// <item><see cref="CheckAsync"/>: called for every remote ancestor before a container rootfs is handed
 /// out; throw if the layer is broken (registry unreachable after a refresh attempt, FUSE server gone).
 /// The snapshotter answers Unavailable.</item>
+/// <item><see cref="PreparedAsync"/>: called once a layer's remote Prepare has mounted and committed it,
+/// before containerd hears of it, with the mountpoints of its remote ancestors; the implementation may
+/// hold the pull there (for instance until the image's prefetched files are local). It must not throw
+/// unless cancelled: the layer is already committed.</item>
 /// <item><see cref="UnmountAsync"/>: detach whatever <see cref="MountAsync"/> mounted at
 /// <paramref name="mountpoint"/> and release the layer; a mountpoint with nothing mounted is not an error.</item>
 /// <item><see cref="WritesLocalCopies"/>: when true, the snapshotter creates
@@ -39,6 +43,9 @@ public interface IRemoteFileSystem
     Task CheckAsync(string mountpoint, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken);
 
     Task UnmountAsync(string mountpoint, CancellationToken cancellationToken);
+
+    Task PreparedAsync(string mountpoint, IReadOnlyList<string> remoteAncestors, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken) =>
+        Task.CompletedTask;
 
     IReadOnlyCollection<string> KeptMountPoints => [];
 

@@ -108,8 +108,11 @@ public sealed class OverlaySnapshotter : ISnapshotter, IDisposable
                 throw SnapshotException.AlreadyExists($"target snapshot {target} already exists");
             }
             var active = Create(SnapshotKind.Active, key, parent, labels);
+            // Read before the remote Prepare commits the key away.
+            var remoteAncestors = _store.Read(t => t.Ancestors(active)).Where(a => a.IsRemote).Select(a => FsPath(a.Id)).ToList();
             if (await TryPrepareRemoteAsync(active, target, labels, cancellationToken))
             {
+                await _remote.PreparedAsync(FsPath(active.Id), remoteAncestors, labels, cancellationToken);
                 throw SnapshotException.AlreadyExists($"target snapshot {target} already exists");
             }
             return await MountsOfAsync(active, cancellationToken);

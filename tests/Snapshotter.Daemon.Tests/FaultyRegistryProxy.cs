@@ -67,10 +67,12 @@ internal sealed class FaultyRegistryProxy : IAsyncDisposable
     /// <summary>The Range headers of blob GETs, as they arrived.</summary>
     public System.Collections.Concurrent.ConcurrentQueue<string> BlobRanges { get; } = new();
 
-    /// <summary>When set, a blob GET for a range from <see cref="HoldRangesFrom"/> on waits for it before it is forwarded.</summary>
+    /// <summary>When set, a blob GET for a range from <see cref="HoldRangesFrom"/> up to (not including) <see cref="HoldRangesBelow"/> waits for it before it is forwarded.</summary>
     public TaskCompletionSource? Hold { get; set; }
 
     public long HoldRangesFrom { get; set; }
+
+    public long HoldRangesBelow { get; set; } = long.MaxValue;
 
     /// <summary>The first byte a Range header (<c>bytes=a-b[,...]</c>) asks for; 0 without one.</summary>
     public static long RangeStart(string range) =>
@@ -121,7 +123,7 @@ internal sealed class FaultyRegistryProxy : IAsyncDisposable
             Interlocked.Increment(ref _blobRequests);
             var range = request.Headers.Range.ToString();
             BlobRanges.Enqueue(range);
-            if (Hold is { } hold && RangeStart(range) >= HoldRangesFrom)
+            if (Hold is { } hold && RangeStart(range) >= HoldRangesFrom && RangeStart(range) < HoldRangesBelow)
             {
                 await hold.Task.WaitAsync(context.RequestAborted);
             }

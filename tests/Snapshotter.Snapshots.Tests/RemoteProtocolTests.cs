@@ -80,6 +80,24 @@ public sealed class RemoteProtocolTests
     }
 
     [Fact]
+    public async Task Each_remote_prepare_hands_the_filesystem_its_remote_ancestors_before_containerd_hears_of_it()
+    {
+        var (h, remote) = await StartAsync();
+        await using var _ = h;
+        await ThrowsSnapshot(SnapshotError.AlreadyExists,
+            () => h.Snapshotter.PrepareAsync("default/1/extract-1 chain1", "", PullLabels("chain1", Layer1), Token));
+        await ThrowsSnapshot(SnapshotError.AlreadyExists,
+            () => h.Snapshotter.PrepareAsync("default/2/extract-2 chain2", "chain1", PullLabels("chain2", Layer2), Token));
+        // Already there: nothing mounted, nothing prepared.
+        await ThrowsSnapshot(SnapshotError.AlreadyExists,
+            () => h.Snapshotter.PrepareAsync("default/3/extract-3 chain2", "chain1", PullLabels("chain2", Layer2), Token));
+
+        var (fs1, fs2) = (remote.Mounted.First(), remote.Mounted.Last());
+        Assert.Equal([(fs1, Array.Empty<string>()), (fs2, [fs1])], remote.Prepared.Select(p => (p.Mountpoint, p.RemoteAncestors)),
+            (a, b) => a.Item1 == b.Item1 && a.Item2.SequenceEqual(b.Item2));
+    }
+
+    [Fact]
     public async Task Local_copies_directories_exist_before_each_mount_and_are_stacked_right_above_it()
     {
         var (h, remote) = await StartAsync(writesLocalCopies: true);

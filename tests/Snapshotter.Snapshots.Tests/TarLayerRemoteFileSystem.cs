@@ -26,6 +26,9 @@ public sealed class TarLayerRemoteFileSystem : IRemoteFileSystem
 
     public ConcurrentQueue<string> Unmounted { get; } = new();
 
+    /// <summary>Each <see cref="PreparedAsync"/>: the layer's mountpoint and its remote ancestors' (nearest first).</summary>
+    public ConcurrentQueue<(string Mountpoint, string[] RemoteAncestors)> Prepared { get; } = new();
+
     /// <summary>Copies each layer whole to the local copies directory beside its mount, as the lazy filesystem copies prefetched files.</summary>
     public bool WritesLocalCopies { get; init; }
 
@@ -37,6 +40,12 @@ public sealed class TarLayerRemoteFileSystem : IRemoteFileSystem
 
     /// <summary>From now on the layer at <paramref name="mountpoint"/> fails its checks.</summary>
     public void Break(string mountpoint) => _broken[mountpoint] = true;
+
+    public Task PreparedAsync(string mountpoint, IReadOnlyList<string> remoteAncestors, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
+    {
+        Prepared.Enqueue((mountpoint, [.. remoteAncestors]));
+        return Task.CompletedTask;
+    }
 
     public async Task MountAsync(string mountpoint, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
     {

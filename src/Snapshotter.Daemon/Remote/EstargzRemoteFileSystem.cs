@@ -337,6 +337,22 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
         }
     }
 
+    /// <summary>With <see cref="PrefetchOptions.PullWait"/>, an image's top layer holds its pull until the image's prefetch is local (<see cref="PullWait"/>).</summary>
+    public async Task PreparedAsync(string mountpoint, IReadOnlyList<string> remoteAncestors, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(remoteAncestors);
+        var limit = _mountOptions.Prefetch.PullWait;
+        if (limit <= TimeSpan.Zero || !_mounts.TryGetValue(mountpoint, out var top) || !PullWait.IsImageTop(labels, top.Mount.LayerDigest.ToString()))
+        {
+            return;
+        }
+        var prefetches = remoteAncestors.Prepend(mountpoint)
+            .Select(m => _mounts.TryGetValue(m, out var layer) ? layer.Mount.PrefetchCompletion : null)
+            .OfType<Task>()
+            .ToList();
+        await PullWait.WaitAsync(top.Mount.LayerDigest.ToString(), prefetches, limit, _logger, cancellationToken).ConfigureAwait(false);
+    }
+
     public Task UnmountAsync(string mountpoint, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(mountpoint);

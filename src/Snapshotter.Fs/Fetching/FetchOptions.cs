@@ -58,6 +58,14 @@ public sealed record PrefetchOptions
     public TimeSpan Timeout { get; init; } = TimeSpan.Zero;
 
     /// <summary>
+    /// How long the lazy Prepare of an image's top layer (the last step of its pull) waits for the
+    /// prefetch of all the image's layers, so that the pull ends with the prefetched files local and
+    /// the container's start does not share the link and the cores with their arrival. Zero: the pull
+    /// does not wait.
+    /// </summary>
+    public TimeSpan PullWait { get; init; } = TimeSpan.Zero;
+
+    /// <summary>
     /// Compressed bytes of a layer's prefetch hint (<c>containerd.io/snapshot/stargz-dotnet/prefetch-ranges</c>,
     /// written by <c>estargz optimize</c>) fetched into memory while its footer and TOC are still on
     /// their way (<see cref="EarlyPrefetchBlob"/>); the prefetch then reads them from there. 0: hints are ignored.
