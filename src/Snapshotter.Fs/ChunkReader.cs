@@ -37,6 +37,7 @@ internal sealed class ChunkReader
     private readonly Lock _lock = new();
     private readonly Dictionary<Digest, Fetch> _inFlight = [];
     private readonly long[] _localMembers;
+    private readonly ReadAheadWindow? _readAheadWindow; // null: a fixed window of ReadAheadBytes
     private int _readAheads;
     private int _readersWaiting; // reads waiting for a chunk another fetch brings: see InBackground
     private TaskCompletionSource _registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -53,9 +54,16 @@ internal sealed class ChunkReader
         _logger = logger;
         _layerTag = new("layer", blob.Digest.ToString());
         _localMembers = new long[(members.Count + 63) / 64];
+        if (options is { ReadAheadBytes: > 0, ReadAheadStartBytes: > 0 })
+        {
+            _readAheadWindow = new ReadAheadWindow(members.Count, options.ReadAheadStartBytes, options.ReadAheadBytes);
+        }
     }
 
     public MemberTable Members => _members;
+
+    /// <summary>The read-ahead the next miss sends, in compressed bytes (<see cref="FetchOptions.ReadAheadStartBytes"/>).</summary>
+    internal long ReadAheadBytes => _readAheadWindow?.Bytes ?? _options.ReadAheadBytes;
 
     /// <summary>Copies from memory only; false when the chunk must be read from disk or fetched.</summary>
     public bool TryCopyStored(in EstargzChunk chunk, int offset, Span<byte> destination) =>
@@ -126,6 +134,7 @@ internal sealed class ChunkReader
                 || await _store.TryReadAsync(chunk.Digest, offset, destination, cancellationToken).ConfigureAwait(false))
             {
                 MarkLocal(member);
+                _readAheadWindow?.Read(member);
                 return;
             }
             lock (_lock)
@@ -138,14 +147,27 @@ internal sealed class ChunkReader
                     }
                     onDemand = RegisterSpan(member, member + 1, long.MaxValue, skipBusy: false, force: true)!;
                     fetch = _inFlight[chunk.Digest];
+                    if (_readAheadWindow is not null)
+                    {
+                        _readAheadWindow.Missed(_members.Offset(member));
+                        if (_logger.IsEnabled(LogLevel.Debug))
+                        {
+                            Log.ReadAheadWindow(_logger, _blob.Digest, path, _readAheadWindow.Bytes / 1024);
+                        }
+                    }
                     if (_options.ReadAheadBytes > 0 && _readAheads < MaxReadAheads)
                     {
-                        readAhead = RegisterSpan(member + 1, _members.Count, _options.ReadAheadBytes, skipBusy: false, force: false);
+                        readAhead = RegisterSpan(member + 1, _members.Count, _readAheadWindow?.Bytes ?? _options.ReadAheadBytes, skipBusy: false, force: false);
                         if (readAhead is not null)
                         {
                             _readAheads++;
+                            _readAheadWindow?.Issued(readAhead.First, readAhead.Last);
                         }
                     }
+                }
+                else
+                {
+                    _readAheadWindow?.Read(member);
                 }
                 fetch.References++;
                 break;

@@ -79,4 +79,7 @@ internal static partial class Log
 
     [LoggerMessage(20, LogLevel.Debug, "Layer {Layer}: '{Path}' has no local copy: {Reason}")]
     public static partial void LocalCopySkipped(ILogger logger, Digest layer, string path, string reason);
+
+    [LoggerMessage(39, LogLevel.Debug, "Layer {Layer}: miss of '{Path}', read-ahead window {WindowKiB} KiB")]
+    public static partial void ReadAheadWindow(ILogger logger, Digest layer, string path, long windowKiB);
 }

@@ -32,6 +32,7 @@ public sealed class ConfigTests
 
             [fetch]
             read_ahead_bytes = 0
+            read_ahead_start_bytes = 0
             max_request_bytes = 1048576
             prefetch_requests = 2
             timeout_seconds = 5
@@ -90,7 +91,7 @@ public sealed class ConfigTests
                 MaxRetries = 2,
                 MaxConcurrentRequestsPerHost = 4,
             },
-            Fetch = new Fs.FetchOptions { ReadAheadBytes = 0, MaxRequestBytes = 1 << 20, PrefetchRequests = 2, Timeout = TimeSpan.FromSeconds(5), IdlePriority = false },
+            Fetch = new Fs.FetchOptions { ReadAheadBytes = 0, ReadAheadStartBytes = 0, MaxRequestBytes = 1 << 20, PrefetchRequests = 2, Timeout = TimeSpan.FromSeconds(5), IdlePriority = false },
             Prefetch = new Fs.PrefetchOptions { Enabled = false, SizeWithoutLandmark = 10 << 20, Timeout = TimeSpan.FromSeconds(3), PullWait = TimeSpan.FromSeconds(20), HintMaxBytes = 0, LocalCopies = false },
             BackgroundFetch = new Fs.BackgroundFetchOptions { Enabled = false, BytesPerSecond = 1000, Layers = 3, RetryDelay = TimeSpan.FromSeconds(4), RequestBytes = 131072, QuietPeriod = TimeSpan.FromSeconds(0.5), QuietPeriodAfterPrefetch = TimeSpan.FromSeconds(7) },
             Metrics = new MetricsConfig { Address = "127.0.0.1:9880" },

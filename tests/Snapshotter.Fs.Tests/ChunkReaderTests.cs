@@ -1,3 +1,4 @@
+using Snapshotter.Fs.Fetching;
 using Microsoft.Extensions.Logging.Abstractions;
 using Snapshotter.Estargz;
 using Snapshotter.Fuse;
@@ -93,7 +94,7 @@ public sealed class ChunkReaderTests
             tar.File($"f{i}", SampleLayers.Pattern(50_000, i));
         }
         var layer = await TestLayers.BuildAsync(tar.Build(), temp.Combine("layer.esgz"), new EstargzBuildOptions { CompressionLevel = 1 });
-        using var fixture = await ReaderFixture.OpenAsync(layer, 4 << 20, new FetchOptions { ReadAheadBytes = 1 << 20 });
+        using var fixture = await ReaderFixture.OpenAsync(layer, 4 << 20, new FetchOptions { ReadAheadBytes = 1 << 20, ReadAheadStartBytes = 0 });
         var files = Enumerable.Range(0, 8).Select(i => fixture.Tree.Root.FindChild(System.Text.Encoding.UTF8.GetBytes($"f{i}"))!).ToArray();
 
         await fixture.Chunks.CopyAsync(files[0].Chunks[0], 0, new byte[10], "f0", TestContext.Current.CancellationToken);
@@ -344,6 +345,51 @@ public sealed class ChunkReaderTests
         var buffer = new byte[10_000];
         await fixture.Chunks.CopyAsync(chunk, 0, buffer, "f", TestContext.Current.CancellationToken);
         Assert.Equal(SampleLayers.Pattern(10_000, 4), buffer);
+    }
+
+    [Fact]
+    public async Task Read_ahead_shrinks_while_misses_land_far_apart_and_grows_when_they_land_close()
+    {
+        using var temp = new TempDirectory("fs-chunks");
+        var tar = new TarBuilder();
+        const int Files = 64;
+        for (var i = 0; i < Files; i++)
+        {
+            // Incompressible: each member is ~64 KiB of the blob, so distances in files are distances in bytes.
+            var content = new byte[64 * 1024];
+            new Random(i).NextBytes(content);
+            tar.File($"f{i}", content);
+        }
+        var layer = await TestLayers.BuildAsync(tar.Build(), temp.Combine("layer.esgz"), new EstargzBuildOptions { CompressionLevel = 1 });
+        var gate = new FetchGate();
+        using var fixture = await ReaderFixture.OpenAsync(layer, 64 << 20, new FetchOptions { ReadAheadBytes = 1 << 20, ReadAheadStartBytes = 256 * 1024 }, gate);
+        var files = Enumerable.Range(0, Files).Select(i => fixture.Tree.Root.FindChild(System.Text.Encoding.UTF8.GetBytes($"f{i}"))!).ToArray();
+        Assert.True(fixture.Tree.Members.TotalCompressedBytes > Files * 64 * 1024); // files 20 apart are more than 1 MiB apart
+        Assert.Equal(256 * 1024, fixture.Chunks.ReadAheadBytes);
+
+        async Task ReadAsync(int file)
+        {
+            await fixture.Chunks.CopyAsync(files[file].Chunks[0], 0, new byte[100], files[file].Path, TestContext.Current.CancellationToken);
+            await WaitUntilAsync(() => gate.ForegroundInFlight == 0);
+        }
+
+        // A web server's start: a few reads spread over the layer, none of what read-ahead brought.
+        foreach (var file in new[] { 0, 20, 40, 60 })
+        {
+            await ReadAsync(file);
+        }
+        Assert.Equal(ReadAheadWindow.MinimumBytes, fixture.Chunks.ReadAheadBytes);
+
+        // An interpreter's start: misses 4 files apart (beyond the small window, within the largest); 44 is also close to 40.
+        foreach (var file in new[] { 44, 48, 52 })
+        {
+            await ReadAsync(file);
+        }
+        Assert.Equal(512 * 1024, fixture.Chunks.ReadAheadBytes);
+        // And reads of what read-ahead brought: up to the largest window.
+        await ReadAsync(53);
+        await ReadAsync(54);
+        Assert.Equal(1 << 20, fixture.Chunks.ReadAheadBytes);
     }
 
     internal static async Task WaitUntilAsync(Func<bool> condition)

@@ -15,6 +15,7 @@ internal static class FetchSections
             options = key switch
             {
                 "read_ahead_bytes" => options with { ReadAheadBytes = values.Integer(key, value) },
+                "read_ahead_start_bytes" => options with { ReadAheadStartBytes = values.Integer(key, value) },
                 "max_request_bytes" => options with { MaxRequestBytes = values.Integer(key, value, 64 * 1024) },
                 "prefetch_requests" => options with { PrefetchRequests = (int)Math.Min(values.Integer(key, value, 1), 64) },
                 "timeout_seconds" => options with { Timeout = Positive(values, key, value) },

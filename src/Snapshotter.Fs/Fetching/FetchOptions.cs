@@ -6,11 +6,18 @@ public sealed record FetchOptions
     public static readonly FetchOptions Default = new();
 
     /// <summary>
-    /// Compressed bytes fetched after a missed chunk, in blob order, in a second request beside the
-    /// missed chunk's own: what follows a file in the blob is likely read next (prioritized images
-    /// put first-accessed files first), so one round trip serves several later reads. 0 disables it.
+    /// The most compressed bytes fetched after a missed chunk, in blob order, in a second request
+    /// beside the missed chunk's own: what follows a file in the blob is likely read next (prioritized
+    /// images put first-accessed files first), so one round trip serves several later reads. The
+    /// window adapts below it (<see cref="ReadAheadStartBytes"/>). 0 disables read-ahead.
     /// </summary>
     public long ReadAheadBytes { get; init; } = 2L * 1024 * 1024;
+
+    /// <summary>
+    /// The read-ahead window a layer starts with, adapted to its reads up to <see cref="ReadAheadBytes"/>
+    /// (<see cref="Fetching.ReadAheadWindow"/>). 0: no adaptation, every miss reads <see cref="ReadAheadBytes"/> ahead.
+    /// </summary>
+    public long ReadAheadStartBytes { get; init; } = 256 * 1024;
 
     /// <summary>The largest Range request prefetch sends (neighbouring members merged up to it); background fetch has its own.</summary>
     public long MaxRequestBytes { get; init; } = 2L * 1024 * 1024;
@@ -31,7 +38,7 @@ public sealed record FetchOptions
 
     internal void Validate()
     {
-        if (ReadAheadBytes < 0 || MaxRequestBytes < 1 || PrefetchRequests < 1 || Timeout <= TimeSpan.Zero)
+        if (ReadAheadBytes < 0 || ReadAheadStartBytes < 0 || MaxRequestBytes < 1 || PrefetchRequests < 1 || Timeout <= TimeSpan.Zero)
         {
             throw new ArgumentException("fetch options: read-ahead >= 0, request size >= 1, prefetch requests >= 1, timeout > 0");
         }
