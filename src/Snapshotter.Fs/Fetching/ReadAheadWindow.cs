@@ -14,6 +14,8 @@ internal sealed class ReadAheadWindow
     /// <summary>The smallest window: it keeps probing whether reading ahead pays again.</summary>
     public const long MinimumBytes = 64 * 1024;
 
+    private const int RecentMisses = 8;
+
     private readonly long _maximum;
     private readonly long[] _brought; // members read-ahead brought or is bringing, not read since
     private readonly long[] _recentMisses = new long[RecentMisses]; // compressed offsets; guarded by the reader's lock
@@ -22,8 +24,6 @@ internal sealed class ReadAheadWindow
     private long _bytes;
     private int _readsSinceMiss;
     private bool _issuedAtLastMiss;
-
-    private const int RecentMisses = 8;
 
     public ReadAheadWindow(int members, long startBytes, long maximumBytes)
     {
@@ -67,8 +67,8 @@ internal sealed class ReadAheadWindow
             near |= _recentMisses[i] < offset && offset - _recentMisses[i] <= _maximum;
         }
         _recentMisses[_misses++ % RecentMisses] = offset;
-        var unread = _issuedAtLastMiss && Interlocked.Exchange(ref _readsSinceMiss, 0) == 0;
-        Interlocked.Exchange(ref _readsSinceMiss, 0);
+        var readsSinceMiss = Interlocked.Exchange(ref _readsSinceMiss, 0);
+        var unread = _issuedAtLastMiss && readsSinceMiss == 0;
         _issuedAtLastMiss = false;
         var current = Volatile.Read(ref _bytes);
         if (near)
