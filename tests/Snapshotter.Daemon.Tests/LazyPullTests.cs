@@ -73,6 +73,9 @@ public sealed class LazyPullTests
             Address = directory.Combine("stargz.sock"),
             LogLevel = Microsoft.Extensions.Logging.LogLevel.Debug,
             Metrics = new MetricsConfig { Address = $"127.0.0.1:{FreePort()}" },
+            // The pull ends at the top layer's Prepare once the prefetch is local (nothing to wait
+            // for here: no landmark); the metric below shows ctr-remote's labels named that layer.
+            Prefetch = Fs.PrefetchOptions.Default with { PullWait = TimeSpan.FromSeconds(30) },
         };
         var daemon = await InProcessDaemon.StartAsync(config, remote: null);
         try
@@ -80,7 +83,10 @@ public sealed class LazyPullTests
             await using var containerd = await ContainerdFixture.StartAsync(new Dictionary<string, string> { ["stargz"] = config.Address });
             try
             {
+                var waitsBefore = await PullWaitsAsync(config.Metrics.Address);
                 await containerd.CtrRemoteAsync("images", "rpull", "--plain-http", "--snapshotter", "stargz", image);
+                // ctr-remote's labels named the top layer: the pull waited there, once.
+                Assert.Equal(waitsBefore + 1, await PullWaitsAsync(config.Metrics.Address));
 
                 // Every layer is a FUSE mount under the daemon's root, and containerd never downloaded a layer blob.
                 var fuseMounts = FuseMountsUnder(Path.Combine(config.Root, "snapshots"));
@@ -144,6 +150,15 @@ public sealed class LazyPullTests
         text.Split('\n').FirstOrDefault(l => l.StartsWith(metric, StringComparison.Ordinal) && l.Contains($"layer=\"{layer}\"", StringComparison.Ordinal));
 
     /// <summary>Scrapes /metrics until <paramref name="done"/> holds (60 s at most); returns the last scrape.</summary>
+    /// <summary>Pulls that waited for their prefetch so far (the exporter's registry outlives a daemon in this process).</summary>
+    private static async Task<long> PullWaitsAsync(string address)
+    {
+        using var http = new HttpClient();
+        var match = System.Text.RegularExpressions.Regex.Match(await http.GetStringAsync($"http://{address}/metrics", Token),
+            @"^snapshotter_fs_pull_wait_duration_count\{outcome=""prefetched""\} (\d+)$", System.Text.RegularExpressions.RegexOptions.Multiline);
+        return match.Success ? long.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+    }
+
     internal static async Task<string> WaitForMetricsAsync(string address, Func<string, bool> done)
     {
         using var http = new HttpClient();

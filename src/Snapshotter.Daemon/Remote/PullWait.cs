@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Snapshotter.Fs;
 
 namespace Snapshotter.Daemon.Remote;
 
@@ -31,10 +32,13 @@ internal static class PullWait
         try
         {
             await Task.WhenAll(prefetches).WaitAsync(limit, cancellationToken).ConfigureAwait(false);
-            RemoteLog.PullWaited(logger, layerDigest, prefetches.Count, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            var waited = Stopwatch.GetElapsedTime(started);
+            FsMetrics.PullWaited(waited.TotalSeconds, timedOut: false);
+            RemoteLog.PullWaited(logger, layerDigest, prefetches.Count, waited.TotalMilliseconds);
         }
         catch (TimeoutException)
         {
+            FsMetrics.PullWaited(Stopwatch.GetElapsedTime(started).TotalSeconds, timedOut: true);
             RemoteLog.PullWaitTimedOut(logger, layerDigest, prefetches.Count, limit.TotalSeconds);
         }
     }
