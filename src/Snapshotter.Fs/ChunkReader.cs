@@ -134,7 +134,7 @@ internal sealed class ChunkReader
                 || await _store.TryReadAsync(chunk.Digest, offset, destination, cancellationToken).ConfigureAwait(false))
             {
                 MarkLocal(member);
-                _readAheadWindow?.Read(member);
+                NoteRead(member);
                 return;
             }
             lock (_lock)
@@ -167,7 +167,7 @@ internal sealed class ChunkReader
                 }
                 else
                 {
-                    _readAheadWindow?.Read(member);
+                    NoteRead(member);
                 }
                 fetch.References++;
                 break;
@@ -560,6 +560,15 @@ internal sealed class ChunkReader
         foreach (var (chunk, fetch) in span.Owned.Skip(from))
         {
             Finish(chunk.Chunk.Digest, fetch, error);
+        }
+    }
+
+    /// <summary>A read of the member: feeds the read-ahead window and counts read-ahead that paid.</summary>
+    private void NoteRead(int member)
+    {
+        if (_readAheadWindow?.Read(member) == true)
+        {
+            FsMetrics.ReadAheadUsed(_layerTag, _members.Length(member));
         }
     }
 

@@ -28,6 +28,8 @@ public static class FsMetrics
     private static readonly Counter<long> FetchBytes = Meter.CreateCounter<long>("fetch_bytes", "By", "Compressed bytes fetched, by layer and kind");
     private static readonly Histogram<double> FetchSeconds = Meter.CreateHistogram<double>("fetch_duration", "s", "Time of one Range request and the decompression of its chunks, by kind");
     private static readonly Counter<long> FetchFailures = Meter.CreateCounter<long>("fetch_failures", description: "Fetches that failed (timeouts, registry errors), by layer");
+    private static readonly Counter<long> ReadAheadUsedBytes = Meter.CreateCounter<long>("read_ahead_used_bytes", "By",
+        "Compressed bytes that read-ahead brought and a read then used, by layer (against fetch_bytes of kind read_ahead: how much of it paid)");
     private static readonly Histogram<double> PullWaitSeconds = Meter.CreateHistogram<double>("pull_wait_duration", "s",
         "How long an image's pull waited for the prefetch of its layers (prefetch.pull_wait_seconds); outcome: prefetched or timed_out");
     private static readonly Counter<long> VerificationFailures = Meter.CreateCounter<long>("verification_failures", description: "Chunks that failed their TOC digest and were answered EIO, by layer");
@@ -57,6 +59,8 @@ public static class FsMetrics
     /// <summary>An image's pull waited <paramref name="seconds"/> for its prefetch, which was then local or not (<paramref name="timedOut"/>).</summary>
     public static void PullWaited(double seconds, bool timedOut) =>
         PullWaitSeconds.Record(seconds, new KeyValuePair<string, object?>("outcome", timedOut ? "timed_out" : "prefetched"));
+
+    internal static void ReadAheadUsed(KeyValuePair<string, object?> layer, long bytes) => ReadAheadUsedBytes.Add(bytes, layer);
 
     internal static void FetchFailed(KeyValuePair<string, object?> layer) => FetchFailures.Add(1, layer);
 

@@ -386,10 +386,32 @@ public sealed class ChunkReaderTests
             await ReadAsync(file);
         }
         Assert.Equal(512 * 1024, fixture.Chunks.ReadAheadBytes);
-        // And reads of what read-ahead brought: up to the largest window.
+        // And reads of what read-ahead brought: up to the largest window, and counted as read-ahead that paid.
+        long used = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == FsMetrics.MeterName && instrument.Name == "read_ahead_used_bytes")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "layer" && (string?)tag.Value == layer.BlobDigest.ToString())
+                {
+                    Interlocked.Add(ref used, value);
+                }
+            }
+        });
+        listener.Start();
         await ReadAsync(53);
         await ReadAsync(54);
         Assert.Equal(1 << 20, fixture.Chunks.ReadAheadBytes);
+        var members = fixture.Chunks.Members;
+        Assert.Equal(new[] { 53, 54 }.Sum(i => members.Length(members.IndexOf(files[i].Chunks[0].CompressedOffset))), Interlocked.Read(ref used));
     }
 
     internal static async Task WaitUntilAsync(Func<bool> condition)

@@ -35,14 +35,14 @@ internal sealed class ReadAheadWindow
     /// <summary>The read-ahead a miss sends now, in compressed bytes.</summary>
     public long Bytes => Volatile.Read(ref _bytes);
 
-    /// <summary>A read of <paramref name="member"/> (served or joined): grows the window if read-ahead brought it.</summary>
-    public void Read(int member)
+    /// <summary>A read of <paramref name="member"/> (served or joined): grows the window if read-ahead brought it. True for the first read of a member it brought.</summary>
+    public bool Read(int member)
     {
         var bit = 1L << (member & 63);
         ref var word = ref _brought[member >> 6];
         if ((Volatile.Read(ref word) & bit) == 0 || (Interlocked.And(ref word, ~bit) & bit) == 0)
         {
-            return;
+            return false;
         }
         Interlocked.Increment(ref _readsSinceMiss);
         long current, grown;
@@ -52,6 +52,7 @@ internal sealed class ReadAheadWindow
             grown = Math.Min(_maximum, current * 2);
         }
         while (grown != current && Interlocked.CompareExchange(ref _bytes, grown, current) != current);
+        return true;
     }
 
     /// <summary>
