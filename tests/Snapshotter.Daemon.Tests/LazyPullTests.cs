@@ -149,7 +149,6 @@ public sealed class LazyPullTests
     internal static string? MetricLine(string text, string metric, string layer) =>
         text.Split('\n').FirstOrDefault(l => l.StartsWith(metric, StringComparison.Ordinal) && l.Contains($"layer=\"{layer}\"", StringComparison.Ordinal));
 
-    /// <summary>Scrapes /metrics until <paramref name="done"/> holds (60 s at most); returns the last scrape.</summary>
     /// <summary>Pulls that waited for their prefetch so far (the exporter's registry outlives a daemon in this process).</summary>
     private static async Task<long> PullWaitsAsync(string address)
     {
@@ -159,6 +158,7 @@ public sealed class LazyPullTests
         return match.Success ? long.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
     }
 
+    /// <summary>Scrapes /metrics until <paramref name="done"/> holds (60 s at most); returns the last scrape.</summary>
     internal static async Task<string> WaitForMetricsAsync(string address, Func<string, bool> done)
     {
         using var http = new HttpClient();
