@@ -65,6 +65,18 @@ internal sealed class ChunkReader
     /// <summary>The read-ahead the next miss sends, in compressed bytes (<see cref="FetchOptions.ReadAheadStartBytes"/>).</summary>
     internal long ReadAheadBytes => _readAheadWindow?.Bytes ?? _options.ReadAheadBytes;
 
+    /// <summary>Read-ahead requests registered and not yet ended.</summary>
+    internal int ReadAheadsInFlight
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _readAheads;
+            }
+        }
+    }
+
     /// <summary>Copies from memory only; false when the chunk must be read from disk or fetched.</summary>
     public bool TryCopyStored(in EstargzChunk chunk, int offset, Span<byte> destination) =>
         _store.TryCopy(chunk.Digest, offset, destination);
