@@ -169,7 +169,7 @@ internal sealed class ChunkReader
                     }
                     if (_options.ReadAheadBytes > 0 && _readAheads < MaxReadAheads)
                     {
-                        readAhead = RegisterSpan(member + 1, _members.Count, _readAheadWindow?.Bytes ?? _options.ReadAheadBytes, skipBusy: false, force: false);
+                        readAhead = RegisterSpan(member + 1, _members.Count, ReadAheadBytes, skipBusy: false, force: false);
                         if (readAhead is not null)
                         {
                             _readAheads++;

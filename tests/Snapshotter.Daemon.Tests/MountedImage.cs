@@ -70,7 +70,7 @@ internal sealed class MountedImage : IAsyncDisposable
     // As ctr-remote labels a layer: its layer list runs from it up to the image's top.
     private Dictionary<string, string> Labels(int layer) => new()
     {
-        [PullWait.StargzLayersLabel] = string.Join(',', Layers.Skip(layer).Select(l => l.Layer.ToString())),
+        [EstargzRemoteFileSystem.StargzLayersLabel] = string.Join(',', Layers.Skip(layer).Select(l => l.Layer.ToString())),
         [EstargzRemoteFileSystem.StargzReferenceLabel] = $"{Proxy.Host}/{_name}",
         [EstargzRemoteFileSystem.StargzDigestLabel] = Layers[layer].Layer.ToString(),
         [EstargzRemoteFileSystem.TocDigestLabel] = Layers[layer].Toc.ToString(),

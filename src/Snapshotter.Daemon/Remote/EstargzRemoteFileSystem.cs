@@ -22,6 +22,8 @@ internal sealed class EstargzRemoteFileSystem : IRemoteFileSystem, IDisposable
     public const string StargzDigestLabel = "containerd.io/snapshot/remote/stargz.digest";
     public const string CriDigestLabel = "containerd.io/snapshot/cri.layer-digest";
     public const string TocDigestLabel = "containerd.io/snapshot/stargz/toc.digest";
+    public const string StargzLayersLabel = "containerd.io/snapshot/remote/stargz.layers";
+    public const string CriLayersLabel = "containerd.io/snapshot/cri.image-layers";
     public const string PrefetchSizeLabel = "containerd.io/snapshot/remote/stargz.prefetch";
 
     private readonly IRegistryClient _registry;

@@ -10,9 +10,6 @@ namespace Snapshotter.Daemon.Remote;
 /// </summary>
 internal static class PullWait
 {
-    public const string StargzLayersLabel = "containerd.io/snapshot/remote/stargz.layers";
-    public const string CriLayersLabel = "containerd.io/snapshot/cri.image-layers";
-
     /// <summary>
     /// Whether the Prepare labels make this layer its image's top one: ctr-remote's and CRI's layer
     /// lists run from the layer being prepared up, so the top layer's lists only itself.
@@ -20,8 +17,8 @@ internal static class PullWait
     public static bool IsImageTop(IReadOnlyDictionary<string, string> labels, string layerDigest)
     {
         ArgumentNullException.ThrowIfNull(labels);
-        var layers = labels.TryGetValue(StargzLayersLabel, out var stargz) ? stargz
-            : labels.TryGetValue(CriLayersLabel, out var cri) ? cri : null;
+        var layers = labels.TryGetValue(EstargzRemoteFileSystem.StargzLayersLabel, out var stargz) ? stargz
+            : labels.TryGetValue(EstargzRemoteFileSystem.CriLayersLabel, out var cri) ? cri : null;
         return layers is not null && layers.Trim() == layerDigest;
     }
 
