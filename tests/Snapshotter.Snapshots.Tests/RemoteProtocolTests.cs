@@ -40,6 +40,15 @@ public sealed class RemoteProtocolTests
         return (harness, remote);
     }
 
+    /// <summary>containerd's unpack of both layers, each mounted remotely and answered with already-exists.</summary>
+    private static async Task PullBothLayersAsync(Harness h)
+    {
+        await ThrowsSnapshot(SnapshotError.AlreadyExists,
+            () => h.Snapshotter.PrepareAsync("default/1/extract-1 chain1", "", PullLabels("chain1", Layer1), Token));
+        await ThrowsSnapshot(SnapshotError.AlreadyExists,
+            () => h.Snapshotter.PrepareAsync("default/2/extract-2 chain2", "chain1", PullLabels("chain2", Layer2), Token));
+    }
+
     [Fact]
     public async Task A_served_layer_is_mounted_committed_under_its_chain_id_and_answered_with_already_exists()
     {
@@ -84,10 +93,7 @@ public sealed class RemoteProtocolTests
     {
         var (h, remote) = await StartAsync();
         await using var _ = h;
-        await ThrowsSnapshot(SnapshotError.AlreadyExists,
-            () => h.Snapshotter.PrepareAsync("default/1/extract-1 chain1", "", PullLabels("chain1", Layer1), Token));
-        await ThrowsSnapshot(SnapshotError.AlreadyExists,
-            () => h.Snapshotter.PrepareAsync("default/2/extract-2 chain2", "chain1", PullLabels("chain2", Layer2), Token));
+        await PullBothLayersAsync(h);
         // Already there: nothing mounted, nothing prepared.
         await ThrowsSnapshot(SnapshotError.AlreadyExists,
             () => h.Snapshotter.PrepareAsync("default/3/extract-3 chain2", "chain1", PullLabels("chain2", Layer2), Token));
@@ -102,10 +108,7 @@ public sealed class RemoteProtocolTests
     {
         var (h, remote) = await StartAsync(writesLocalCopies: true);
         await using var _ = h;
-        await ThrowsSnapshot(SnapshotError.AlreadyExists,
-            () => h.Snapshotter.PrepareAsync("default/1/extract-1 chain1", "", PullLabels("chain1", Layer1), Token));
-        await ThrowsSnapshot(SnapshotError.AlreadyExists,
-            () => h.Snapshotter.PrepareAsync("default/2/extract-2 chain2", "chain1", PullLabels("chain2", Layer2), Token));
+        await PullBothLayersAsync(h);
         Assert.Equal([true, true], remote.LocalCopiesFound);
         var (fs1, fs2) = (remote.Mounted.First(), remote.Mounted.Last());
         var (local1, local2) = (IRemoteFileSystem.LocalCopiesOf(fs1), IRemoteFileSystem.LocalCopiesOf(fs2));
