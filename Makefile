@@ -4,7 +4,7 @@ DOTNET ?= dotnet
 CONFIGURATION ?= Release
 RESULTS := artifacts/test-results
 
-.PHONY: deps build test demo bench bench-readiness clean
+.PHONY: deps build test demo bench bench-readiness bench-goals clean
 
 deps:
 	./script/install-deps.sh
@@ -27,6 +27,15 @@ bench: deps
 # link (docs/benchmarks.md; BENCH_REPETITIONS, BENCH_RATE, BENCH_DELAY_MS, BENCH_LAZY_PULL…).
 bench-readiness: deps
 	./script/bench-readiness.sh
+
+# Issue #7's two goals at once: the Python images, full pull against a lazy pull of their
+# optimized conversion, gzip eStargz and zstd:chunked with 4 MiB prefetch groups side by side, with
+# the pull ending once the prefetch is local (docs/benchmarks.md, nineteenth round).
+bench-goals: deps
+	BENCH_IMAGES="$${BENCH_IMAGES:-numpy python}" BENCH_MODES="overlayfs lazy-optimized" \
+	  BENCH_VARIANT_FLAGS="--zstdchunked --compression-level 19 --prefetch-group-size 4194304" BENCH_VARIANT_NAME=zstd4m \
+	  BENCH_SNAPSHOTTER_CONFIG=script/bench-settings/pull-wait.toml BENCH_LABEL="$${BENCH_LABEL:-the pull waits for the prefetch}" \
+	  ./script/bench-readiness.sh
 
 clean:
 	rm -rf artifacts
