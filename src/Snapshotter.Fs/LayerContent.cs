@@ -41,7 +41,7 @@ public sealed class LayerContent : IDisposable
         _prefetchRegion = new(() =>
         {
             var end = PrefetchEnd(Reader, Tree.Members, Options.Prefetch);
-            return (end, end == 0 ? [] : PrefetchRuns(Tree.Members, end));
+            return (end, end == 0 ? [] : IsSmall(Tree.Members, Options.Prefetch) ? [new MemberRun(0, end)] : PrefetchRuns(Tree.Members, end));
         });
     }
 
@@ -205,10 +205,18 @@ public sealed class LayerContent : IDisposable
         return prefetched;
     }
 
-    /// <summary>How many members (from the start of the blob) prefetch covers.</summary>
+    /// <summary>How many members (from the start of the blob) prefetch covers: all of a small layer's (<see cref="PrefetchOptions.WholeLayerMaxBytes"/>), else what its landmarks say.</summary>
     internal static int PrefetchEnd(EstargzReader reader, MemberTable members, PrefetchOptions options)
     {
-        if (!options.Enabled || reader.HasNoPrefetchLandmark)
+        if (!options.Enabled)
+        {
+            return 0;
+        }
+        if (IsSmall(members, options))
+        {
+            return members.Count;
+        }
+        if (reader.HasNoPrefetchLandmark)
         {
             return 0;
         }
@@ -218,6 +226,18 @@ public sealed class LayerContent : IDisposable
         }
         return options.SizeWithoutLandmark > 0 ? members.CountBefore(options.SizeWithoutLandmark) : 0;
     }
+
+    /// <summary>
+    /// Whether the files the prefetch brings whole get local copies (<see cref="LocalCopies"/>): not
+    /// those of a layer prefetched only for being small while its TOC asks for no prefetch
+    /// (<c>.no.prefetch.landmark</c>). Such a layer's accesses must still reach the mount, where
+    /// <c>estargz optimize</c> records a workload on an image that is not optimized yet.
+    /// </summary>
+    internal bool CopiesPrefetchedFiles => !(Reader.HasNoPrefetchLandmark && IsSmall(Tree.Members, Options.Prefetch));
+
+    /// <summary>Whether the layer's file data is small enough to be prefetched whole, every chunk of it (<see cref="PrefetchOptions.WholeLayerMaxBytes"/>).</summary>
+    private static bool IsSmall(MemberTable members, PrefetchOptions options) =>
+        members.Count > 0 && members.End(members.Count - 1) <= options.WholeLayerMaxBytes;
 
     /// <summary>
     /// The members of the prefetch region [0, <paramref name="end"/>) that prefetch fetches: all of

@@ -78,7 +78,7 @@ internal sealed class LocalCopies : IDisposable
             Log.LocalCopiesFailed(_logger, _content.LayerDigest, _directory, e);
             return;
         }
-        if (_content.PrefetchedMembers() is not { } prefetched || !IsCopyableDirectory(root))
+        if (!_content.CopiesPrefetchedFiles || _content.PrefetchedMembers() is not { } prefetched || !IsCopyableDirectory(root))
         {
             return;
         }

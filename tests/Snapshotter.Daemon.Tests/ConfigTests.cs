@@ -41,6 +41,7 @@ public sealed class ConfigTests
             [prefetch]
             enable = false
             size_without_landmark_bytes = 10485760
+            whole_layer_max_bytes = 0
             timeout_seconds = 3
             pull_wait_seconds = 20
             hint_max_bytes = 0
@@ -92,7 +93,7 @@ public sealed class ConfigTests
                 MaxConcurrentRequestsPerHost = 4,
             },
             Fetch = new Fs.FetchOptions { ReadAheadBytes = 0, ReadAheadStartBytes = 0, MaxRequestBytes = 1 << 20, PrefetchRequests = 2, Timeout = TimeSpan.FromSeconds(5), IdlePriority = false },
-            Prefetch = new Fs.PrefetchOptions { Enabled = false, SizeWithoutLandmark = 10 << 20, Timeout = TimeSpan.FromSeconds(3), PullWait = TimeSpan.FromSeconds(20), HintMaxBytes = 0, LocalCopies = false },
+            Prefetch = new Fs.PrefetchOptions { Enabled = false, SizeWithoutLandmark = 10 << 20, WholeLayerMaxBytes = 0, Timeout = TimeSpan.FromSeconds(3), PullWait = TimeSpan.FromSeconds(20), HintMaxBytes = 0, LocalCopies = false },
             BackgroundFetch = new Fs.BackgroundFetchOptions { Enabled = false, BytesPerSecond = 1000, Layers = 3, RetryDelay = TimeSpan.FromSeconds(4), RequestBytes = 131072, QuietPeriod = TimeSpan.FromSeconds(0.5), QuietPeriodAfterPrefetch = TimeSpan.FromSeconds(7) },
             Metrics = new MetricsConfig { Address = "127.0.0.1:9880" },
             Passthrough = new PassthroughConfig { Enabled = true, MaxBytes = 77 },

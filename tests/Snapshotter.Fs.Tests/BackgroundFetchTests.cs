@@ -142,7 +142,7 @@ public sealed class BackgroundFetchTests
     }
 
     [Fact]
-    public async Task Prefetch_covers_what_lies_before_the_landmark_or_the_configured_size_and_nothing_after_a_no_prefetch_landmark()
+    public async Task Prefetch_covers_a_small_layer_whole_and_otherwise_what_its_landmarks_or_the_configured_size_say()
     {
         using var temp = new TempDirectory("fs-background");
         var tar = Tar();
@@ -172,6 +172,15 @@ public sealed class BackgroundFetchTests
         Assert.Equal(0, LayerContent.PrefetchEnd(bareReader, members, PrefetchOptions.Default));
         Assert.Equal(3, LayerContent.PrefetchEnd(bareReader, members, PrefetchOptions.Default with { SizeWithoutLandmark = members.Offset(3) }));
         Assert.Equal(members.Count, LayerContent.PrefetchEnd(bareReader, members, PrefetchOptions.Default with { SizeWithoutLandmark = long.MaxValue }));
+
+        // A layer whose file data is at most WholeLayerMaxBytes comes whole, landmarks or not; unless prefetch is off.
+        var plainEnd = noPrefetch.Tree.Members.End(noPrefetch.Tree.Members.Count - 1);
+        Assert.Equal(noPrefetch.Tree.Members.Count, LayerContent.PrefetchEnd(noReader, noPrefetch.Tree.Members, PrefetchOptions.Default with { WholeLayerMaxBytes = plainEnd }));
+        Assert.Equal(0, LayerContent.PrefetchEnd(noReader, noPrefetch.Tree.Members, PrefetchOptions.Default with { WholeLayerMaxBytes = plainEnd - 1 }));
+        Assert.Equal(0, LayerContent.PrefetchEnd(noReader, noPrefetch.Tree.Members, PrefetchOptions.Default with { WholeLayerMaxBytes = plainEnd, Enabled = false }));
+        var prioritizedEnd = withLandmark.Tree.Members.End(withLandmark.Tree.Members.Count - 1);
+        Assert.Equal(2, LayerContent.PrefetchEnd(reader, withLandmark.Tree.Members, PrefetchOptions.Default with { WholeLayerMaxBytes = prioritizedEnd - 1 }));
+        Assert.Equal(withLandmark.Tree.Members.Count, LayerContent.PrefetchEnd(reader, withLandmark.Tree.Members, PrefetchOptions.Default with { WholeLayerMaxBytes = prioritizedEnd }));
     }
 
     private static byte[] Tar()

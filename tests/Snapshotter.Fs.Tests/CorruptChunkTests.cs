@@ -48,7 +48,9 @@ public sealed class CorruptChunkTests
         Requirements.Fuse();
         using var temp = new TempDirectory("fs-status");
         var layer = await TestLayers.BuildAsync(new TarBuilder().File("one", SampleLayers.Pattern(100_000, 1)).File("two", "two\n").Build(), temp.Combine("layer.esgz"));
-        using var mounted = await MountedLayer.MountAsync(layer, temp.Combine("mnt"));
+        // Small enough to be prefetched whole by default; the status must first show nothing fetched.
+        using var mounted = await MountedLayer.MountAsync(layer, temp.Combine("mnt"),
+            new LayerMountOptions { Prefetch = PrefetchOptions.Default with { WholeLayerMaxBytes = 0 } });
 
         Assert.Equal(["one", "two"], Directory.EnumerateFileSystemEntries(mounted.Path).Select(p => Path.GetFileName(p)).Order(StringComparer.Ordinal));
         var statusPath = Path.Combine(mounted.Path, ".stargz-snapshotter", "layer.json");

@@ -110,6 +110,34 @@ public sealed class LocalCopiesTests
         Assert.Equal(root with { Path = "local", Links = 0, Size = 0 }, copies with { Links = 0, Size = 0 });
     }
 
+    [Fact]
+    public async Task A_small_layer_prefetched_whole_is_copied_only_when_its_toc_has_a_prefetch_region()
+    {
+        Requirements.Root();
+        Requirements.Fuse();
+        using var temp = new TempDirectory("fs-local-small");
+        var tar = new TarBuilder().Directory("etc/").File("etc/app.conf", "port 80\n").File("etc/page.html", "<h1>ready</h1>\n").Build();
+        var unoptimized = await TestLayers.BuildAsync(tar, temp.Combine("plain.esgz"), new EstargzBuildOptions { CompressionLevel = 1 });
+        var optimized = await TestLayers.BuildAsync(tar, temp.Combine("optimized.esgz"), new EstargzBuildOptions { CompressionLevel = 1, PrioritizedFiles = ["etc/app.conf"] });
+
+        // .no.prefetch.landmark: prefetched whole (it is small), but every access stays with the mount, where optimize records it.
+        var plainLocal = Directory.CreateDirectory(temp.Combine("plain-local")).FullName;
+        using (var plain = await MountAsync(unoptimized, temp.Combine("plain-fs"), plainLocal))
+        {
+            await plain.Mount.PrefetchCompletion.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+            await plain.Mount.LocalCopiesCompletion.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+            Assert.True(plain.Mount.Statistics.FetchedBytes > 0);
+            Assert.Empty(Directory.EnumerateFiles(plainLocal, "*", SearchOption.AllDirectories));
+        }
+
+        // A prefetch region of its own: the whole small layer comes, and all of it is copied.
+        var optimizedLocal = Directory.CreateDirectory(temp.Combine("optimized-local")).FullName;
+        using var mounted = await MountAsync(optimized, temp.Combine("optimized-fs"), optimizedLocal);
+        await mounted.Mount.LocalCopiesCompletion.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+        Assert.Equal(["etc/app.conf", "etc/page.html"],
+            Directory.EnumerateFiles(optimizedLocal, "*", SearchOption.AllDirectories).Select(p => Path.GetRelativePath(optimizedLocal, p)).Order(StringComparer.Ordinal));
+    }
+
     /// <summary>A prefetched app directory with every kind of entry, a cold one, and a protected one with its own owner and mode.</summary>
     private static TarBuilder SampleTree() => new TarBuilder()
         .Directory("app/", mode: Convert.ToInt32("750", 8), uid: 1000, gid: 1000)

@@ -35,6 +35,7 @@ internal static class FetchSections
             {
                 "enable" => options with { Enabled = values.Flag(key, value) },
                 "size_without_landmark_bytes" => options with { SizeWithoutLandmark = values.Integer(key, value) },
+                "whole_layer_max_bytes" => options with { WholeLayerMaxBytes = values.Integer(key, value) },
                 "timeout_seconds" => options with { Timeout = values.Seconds(key, value) },
                 "pull_wait_seconds" => options with { PullWait = values.Seconds(key, value) },
                 "hint_max_bytes" => options with { HintMaxBytes = values.Integer(key, value) },

@@ -37,12 +37,16 @@ public static class TocOffsetHint
     public static EstargzReaderOptions ReaderOptions(string? value, long blobSize, EstargzReaderOptions? options = null)
     {
         options ??= EstargzReaderOptions.Default;
-        if (PositiveDecimal(value) is not { } offset || offset >= blobSize || blobSize - offset > options.MaxTocSize)
+        if (ParseOffset(value, blobSize) is not { } offset || blobSize - offset > options.MaxTocSize)
         {
             return options;
         }
         return options.FirstReadFrom(offset, blobSize);
     }
+
+    /// <summary>The TOC's offset in <paramref name="value"/> (<see cref="Annotation"/>) when it lies inside a blob of <paramref name="blobSize"/> bytes; else null.</summary>
+    public static long? ParseOffset(string? value, long blobSize) =>
+        PositiveDecimal(value) is { } offset && offset < blobSize ? offset : null;
 
     /// <summary>
     /// The blob size in <paramref name="value"/> (<see cref="SizeAnnotation"/>): a plain positive

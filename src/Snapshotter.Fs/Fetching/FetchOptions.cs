@@ -59,6 +59,15 @@ public sealed record PrefetchOptions
     public long SizeWithoutLandmark { get; init; }
 
     /// <summary>
+    /// A layer whose file data (its compressed bytes before the TOC) is at most this many bytes is
+    /// prefetched whole, whatever its landmarks say: one request at the mount costs less than the
+    /// round trip a read of it would wait for later. An image's top layer often holds a few small
+    /// files (configuration, a page, a script) that its start does not read but its first request
+    /// does. 0: no layer is.
+    /// </summary>
+    public long WholeLayerMaxBytes { get; init; } = 64 * 1024;
+
+    /// <summary>
     /// How long a container start (the Check of its layers) waits for their prefetch. Zero: it does
     /// not wait, and the container's first reads join the prefetch requests already in flight.
     /// </summary>
