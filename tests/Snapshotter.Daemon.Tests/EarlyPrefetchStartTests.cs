@@ -23,12 +23,13 @@ public sealed class EarlyPrefetchStartTests
     }
 
     [Fact]
-    public void No_early_fetch_for_a_larger_layer_without_a_hint_or_when_the_rule_is_off()
+    public void No_early_fetch_for_a_layer_above_the_bound_one_without_annotations_or_a_toc_offset_outside_the_blob()
     {
-        var larger = new Dictionary<string, string> { [TocOffsetHint.Annotation] = "30000" };
-        var ruleOff = LayerMountOptions.Default with { Prefetch = PrefetchOptions.Default with { WholeLayerMaxBytes = 29_999 } };
-        Assert.IsType<RegistryLayerBlob>(Start(new RecordingBlob(BlobSize), larger, ruleOff));
+        var tocAt30000 = new Dictionary<string, string> { [TocOffsetHint.Annotation] = "30000" };
+        var boundBelowIt = LayerMountOptions.Default with { Prefetch = PrefetchOptions.Default with { WholeLayerMaxBytes = 29_999 } };
+        Assert.IsType<RegistryLayerBlob>(Start(new RecordingBlob(BlobSize), tocAt30000, boundBelowIt));
         Assert.IsType<RegistryLayerBlob>(Start(new RecordingBlob(BlobSize), [], LayerMountOptions.Default));
+        // Past the end of the 40,000-byte blob: not a TOC offset, whatever the bound.
         Assert.IsType<RegistryLayerBlob>(Start(new RecordingBlob(BlobSize), new() { [TocOffsetHint.Annotation] = "50000" }, LayerMountOptions.Default));
     }
 
